@@ -1,0 +1,127 @@
+"""The four attention modes of the book's chapter 3, as one pipeline of named steps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from attncli.core.config import AttentionConfig
+from attncli.core.params import Parameters, init_parameters
+from attncli.core.result import AttentionResult
+from attncli.engines import get_engine
+from attncli.errors import ConfigError, InputError
+
+
+def compute(
+    embeddings: np.ndarray,
+    tokens: Sequence[str] | None = None,
+    config: AttentionConfig | None = None,
+    *,
+    parameters: Parameters | None = None,
+    engine: str = "numpy",
+    **options: object,
+) -> AttentionResult:
+    """Self-attention over ``embeddings`` (n_tokens, d_in), keeping every intermediate step.
+
+    ``config`` (or keyword ``options`` building one, e.g. ``mode="trainable", d_out=2``) picks the
+    mode. Weighted modes use ``parameters`` when given, else the seeded ones torch would create.
+
+    - simple: Q = K = V = X.
+    - trainable / linear: Q = X·W_q (+ b_q), likewise K and V.
+    - multi-head: the same projections split into ``heads`` column blocks, attention per head,
+      heads concatenated, then ``out_proj``.
+
+    scores = Q·Kᵀ; scaled by 1/√d_k when ``scale``; future keys masked when ``causal``;
+    weights = softmax (then dropout); context = weights·V.
+    """
+    if config is None:
+        config = AttentionConfig(**options)  # type: ignore[arg-type]
+    elif options:
+        config = replace(config, **options)  # type: ignore[arg-type]
+    x = _check_embeddings(embeddings)
+    n, d_in = x.shape
+    names = tuple(tokens) if tokens is not None else tuple(f"t{i}" for i in range(n))
+    if len(names) != n:
+        raise InputError(f"{len(names)} tokens given for {n} embedding rows")
+    if parameters is not None and config.mode != "simple" and config.d_out is None:
+        config = replace(config, d_out=parameters.query.weight.shape[1])
+    config = config.resolved(d_in)
+    if parameters is None:
+        parameters = init_parameters(config, d_in)
+    elif config.mode == "simple":
+        raise ConfigError("simple mode takes no parameters")
+    else:
+        _check_parameters(parameters, config, d_in)
+
+    eng = get_engine(engine)
+    dtype = config.dtype
+    xs = eng.asarray(x, dtype)
+    steps: dict[str, object] = {"inputs": xs}
+    if parameters is None:
+        q = k = v = xs
+    else:
+        q, k, v = (
+            eng.affine(xs, *_arrays(eng, getattr(parameters, role), dtype))
+            for role in ("query", "key", "value")
+        )
+    steps.update(queries=q, keys=k, values=v)
+
+    multi = config.mode == "multi-head"
+    if multi:
+        q, k, v = (eng.split_heads(a, config.heads) for a in (q, k, v))
+    s = eng.scores(q, k)
+    steps["scores"] = s
+    if config.scale:
+        s = eng.scale(s, 1.0 / math.sqrt(config.head_dim))
+        steps["scaled_scores"] = s
+    if config.causal:
+        s = eng.causal_mask(s)
+        steps["masked_scores"] = s
+    w = eng.softmax(s)
+    if config.dropout > 0:
+        steps["weights_before_dropout"] = w
+        w = eng.dropout(w, config.dropout, config.seed)
+    steps["weights"] = w
+    z = eng.matmul(w, v)
+    if multi:
+        z = eng.merge_heads(z)
+        steps["head_context"] = z
+        assert parameters is not None and parameters.out is not None
+        z = eng.affine(z, *_arrays(eng, parameters.out, dtype))
+    steps["context"] = z
+
+    arrays = {name: eng.to_numpy(a) for name, a in steps.items()}
+    return AttentionResult(names, config, arrays, parameters, eng.name)
+
+
+def _arrays(eng, proj, dtype: str) -> tuple[object, object | None]:
+    bias = None if proj.bias is None else eng.asarray(proj.bias, dtype)
+    return eng.asarray(proj.weight, dtype), bias
+
+
+def _check_embeddings(embeddings: np.ndarray) -> np.ndarray:
+    x = np.asarray(embeddings)
+    if x.ndim != 2:
+        raise InputError(f"embeddings must be 2-D (n_tokens, d_in), got {x.ndim}-D shape {x.shape}")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise InputError(f"embeddings need at least one token and one dimension, got {x.shape}")
+    if x.dtype.kind not in "fiu":
+        raise InputError(f"embeddings must be numbers, got dtype {x.dtype}")
+    if not np.isfinite(x).all():
+        row, col = np.argwhere(~np.isfinite(x))[0]
+        raise InputError(f"embedding row {row}, column {col} is {x[row, col]} (must be finite)")
+    return x
+
+
+def _check_parameters(p: Parameters, config: AttentionConfig, d_in: int) -> None:
+    for role in ("query", "key", "value"):
+        shape = getattr(p, role).weight.shape
+        if shape != (d_in, config.d_out):
+            raise ConfigError(
+                f"W_{role} has shape {shape}, expected ({d_in}, {config.d_out}) (d_in, d_out)"
+            )
+    if (p.out is not None) != (config.mode == "multi-head"):
+        raise ConfigError("an output projection is needed in multi-head mode and only there")

@@ -1,0 +1,152 @@
+"""AttentionResult: every intermediate matrix of one computation, under a stable name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from attncli.core.config import AttentionConfig
+from attncli.core.params import Parameters
+from attncli.errors import ConfigError
+
+# Step name -> what it is. Order is the order of the computation.
+STEPS: dict[str, str] = {
+    "inputs": "input embeddings X",
+    "queries": "queries Q = X·W_q",
+    "keys": "keys K = X·W_k",
+    "values": "values V = X·W_v",
+    "scores": "attention scores Q·Kᵀ",
+    "scaled_scores": "scaled scores Q·Kᵀ/√d_k",
+    "masked_scores": "masked scores (future keys set to -inf)",
+    "weights_before_dropout": "attention weights before dropout",
+    "weights": "attention weights: softmax of each row, what multiplies V",
+    "head_context": "heads' context vectors, concatenated (before out_proj)",
+    "context": "context vectors: weights·V (then out_proj in multi-head)",
+}
+# Steps whose rows belong to queries (``--query`` keeps one row); the others are indexed by keys.
+QUERY_ROWS = frozenset(STEPS) - {"inputs", "keys", "values"}
+# Steps whose columns are keys (labelled by token); the others have feature columns d0, d1, ...
+KEY_COLUMNS = frozenset(
+    {"scores", "scaled_scores", "masked_scores", "weights_before_dropout", "weights"}
+)
+
+
+STEP_ALIASES = {"scaled": "scaled_scores", "masked": "masked_scores"}
+
+
+def find_query(tokens: tuple[str, ...], spec: str) -> int:
+    """The row a ``--query`` names: a token label first, else a 0-based (or negative) index."""
+    matches = [i for i, t in enumerate(tokens) if t == spec]
+    if len(matches) > 1:
+        raise ConfigError(
+            f"--query {spec!r} matches tokens {', '.join(map(str, matches))}; give an index instead"
+        )
+    if matches:
+        return matches[0]
+    try:
+        index = int(spec)
+    except ValueError:
+        raise ConfigError(
+            f"--query {spec!r}: no such token (tokens: {', '.join(tokens[:12])}"
+            f"{', …' if len(tokens) > 12 else ''}) and not an index"
+        ) from None
+    if not -len(tokens) <= index < len(tokens):
+        raise ConfigError(f"--query {index}: index out of range for {len(tokens)} tokens")
+    return index % len(tokens)
+
+
+@dataclass(frozen=True)
+class AttentionResult:
+    """The outcome of :func:`attncli.compute`.
+
+    ``steps`` maps names from :data:`STEPS` to arrays, in computation order. Shapes:
+    inputs (n, d_in); queries/keys/values/head_context (n, d_out); context (n, d_out);
+    scores/.../weights (n, n), or (heads, n, n) in multi-head mode. Masked entries are -inf.
+    """
+
+    tokens: tuple[str, ...]
+    config: AttentionConfig
+    steps: dict[str, np.ndarray]
+    parameters: Parameters | None = None
+    engine: str = "numpy"
+    query: int | None = field(default=None)
+
+    @property
+    def d_in(self) -> int:
+        return int(self.steps["inputs"].shape[1])
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.steps["weights"]
+
+    @property
+    def context(self) -> np.ndarray:
+        return self.steps["context"]
+
+    def params(self) -> dict[str, object]:
+        """Every option that shaped this result, as plain JSON-able values."""
+        c = self.config
+        return {
+            "mode": c.mode,
+            "n_tokens": len(self.tokens),
+            "d_in": self.d_in,
+            "d_out": c.d_out,
+            "heads": c.heads,
+            "head_dim": c.head_dim,
+            "causal": c.causal,
+            "scale": c.scale,
+            "dropout": c.dropout,
+            "qkv_bias": c.qkv_bias,
+            "seed": c.seed,
+            "dtype": c.dtype,
+            "engine": self.engine,
+        }
+
+    def for_query(self, index: int) -> AttentionResult:
+        """The same result keeping only row ``index`` of every query-indexed step."""
+        steps = {
+            name: (arr[..., index : index + 1, :] if name in QUERY_ROWS else arr)
+            for name, arr in self.steps.items()
+        }
+        return AttentionResult(self.tokens, self.config, steps, self.parameters, self.engine, index)
+
+    def select_steps(self, spec: str | None, default: tuple[str, ...]) -> list[str]:
+        """The steps named in ``spec`` ("weights,context", "all", aliases allowed), checked."""
+        if spec is None:
+            return [s for s in self.steps if s in default]
+        if spec.strip() == "all":
+            return list(self.steps)
+        chosen = []
+        for raw in spec.split(","):
+            name = STEP_ALIASES.get(raw.strip(), raw.strip())
+            if name not in STEPS:
+                known = ", ".join([*STEPS, "all"])
+                raise ConfigError(f"--show: unknown step {raw.strip()!r}; choose from {known}")
+            if name not in self.steps:
+                raise ConfigError(
+                    f"--show: step {name!r} does not exist in this run ({_why(name)})"
+                )
+            chosen.append(name)
+        return chosen
+
+    def column_labels(self, step: str) -> tuple[str, ...]:
+        """Labels of the columns of ``step``: key tokens, or feature names d0, d1, ..."""
+        if step in KEY_COLUMNS:
+            return self.tokens
+        return tuple(f"d{j}" for j in range(self.steps[step].shape[-1]))
+
+    def row_tokens(self, step: str) -> tuple[str, ...]:
+        """Labels of the rows of ``step`` (one token when narrowed to a query)."""
+        if self.query is not None and step in QUERY_ROWS:
+            return (self.tokens[self.query],)
+        return self.tokens
+
+
+def _why(step: str) -> str:
+    return {
+        "scaled_scores": "scaling is off; add --scale",
+        "masked_scores": "no mask; add --causal",
+        "weights_before_dropout": "no dropout; add --dropout P",
+        "head_context": "only multi-head mode has it",
+    }.get(step, "not computed")

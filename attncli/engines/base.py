@@ -1,0 +1,53 @@
+"""The operations the core needs from an array backend; engines implement them."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+Array = Any  # the engine's own array type (numpy.ndarray, torch.Tensor, ...)
+
+
+class Engine(Protocol):
+    """An array backend on a device. All arrays in and out of these methods are the engine's own,
+    except :meth:`asarray` (numpy in) and :meth:`to_numpy` (numpy out)."""
+
+    name: str
+    device: str
+
+    def asarray(self, a: np.ndarray, dtype: str) -> Array: ...
+
+    def to_numpy(self, a: Array) -> np.ndarray: ...
+
+    def affine(self, x: Array, weight: Array, bias: Array | None) -> Array:
+        """``x @ weight + bias``: (n, d_in) @ (d_in, d_out) -> (n, d_out)."""
+        ...
+
+    def split_heads(self, x: Array, heads: int) -> Array:
+        """(n, heads·d) -> (heads, n, d)."""
+        ...
+
+    def merge_heads(self, x: Array) -> Array:
+        """(heads, n, d) -> (n, heads·d)."""
+        ...
+
+    def scores(self, q: Array, k: Array) -> Array:
+        """``q @ kᵀ`` over the last two axes: (..., n, d) x (..., n, d) -> (..., n, n)."""
+        ...
+
+    def scale(self, s: Array, factor: float) -> Array: ...
+
+    def causal_mask(self, s: Array) -> Array:
+        """A copy of ``s`` with every entry above the diagonal set to -inf."""
+        ...
+
+    def softmax(self, s: Array) -> Array:
+        """Row-wise softmax over the last axis, stable for large scores."""
+        ...
+
+    def dropout(self, w: Array, p: float, seed: int) -> Array:
+        """Zero each entry with probability ``p`` and scale the rest by 1/(1-p), as torch does."""
+        ...
+
+    def matmul(self, a: Array, b: Array) -> Array: ...

@@ -1,0 +1,52 @@
+"""The default engine: plain numpy on the CPU (starts fast, no torch import)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class NumpyEngine:
+    name = "numpy"
+    device = "cpu"
+
+    def asarray(self, a: np.ndarray, dtype: str) -> np.ndarray:
+        return np.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+    def affine(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        y = x @ weight
+        return y if bias is None else y + bias
+
+    def split_heads(self, x: np.ndarray, heads: int) -> np.ndarray:
+        n, d = x.shape
+        return x.reshape(n, heads, d // heads).transpose(1, 0, 2)
+
+    def merge_heads(self, x: np.ndarray) -> np.ndarray:
+        heads, n, d = x.shape
+        return x.transpose(1, 0, 2).reshape(n, heads * d)
+
+    def scores(self, q: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return q @ np.swapaxes(k, -1, -2)
+
+    def scale(self, s: np.ndarray, factor: float) -> np.ndarray:
+        return s * s.dtype.type(factor)
+
+    def causal_mask(self, s: np.ndarray) -> np.ndarray:
+        n = s.shape[-1]
+        future = np.triu(np.ones((n, n), dtype=bool), k=1)
+        return np.where(future, s.dtype.type(-np.inf), s)
+
+    def softmax(self, s: np.ndarray) -> np.ndarray:
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def dropout(self, w: np.ndarray, p: float, seed: int) -> np.ndarray:
+        if p >= 1.0:
+            return np.zeros_like(w)
+        keep = np.random.default_rng(seed).random(w.shape) >= p
+        return np.where(keep, w / w.dtype.type(1.0 - p), w.dtype.type(0))
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a @ b

@@ -1,0 +1,1 @@
+"""Readers and writers: embeddings in (CSV, JSON, NPY, stdin, bundled samples), results out."""

@@ -1,0 +1,1 @@
+"""Rendering for people: the only package that imports rich."""

@@ -1,0 +1,167 @@
+"""Rich tables of every step of an AttentionResult, token labels on rows and columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import IO
+
+import numpy as np
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from attncli.core.result import KEY_COLUMNS, STEPS, AttentionResult
+
+MAX_ROWS = 12  # rows shown before the middle is elided (unless full)
+MAX_COLS = 8  # value columns shown before the middle is elided (unless full or narrower screens)
+LABEL_MAX = 12  # row labels longer than this are cut with …
+
+
+def make_console(file: IO[str] | None = None, width: int | None = None) -> Console:
+    """A console that writes no ANSI codes to pipes/files and obeys NO_COLOR (rich does both)."""
+    return Console(file=file, highlight=False, width=width, soft_wrap=False)
+
+
+def print_result(
+    result: AttentionResult,
+    steps: Sequence[str],
+    precision: int = 4,
+    full: bool = False,
+    file: IO[str] | None = None,
+) -> None:
+    """Print :func:`render_result` to ``file`` (default stdout; 120 columns for a non-tty file).
+
+    With ``full`` the console widens to the widest table, so lines run on rather than numbers
+    being cut.
+    """
+    console = make_console(file, width=None if file is None else 120)
+    group = render_result(result, steps, precision, full, console.width)
+    if full:
+        wide = console.options.update_width(1 << 20)
+        console.width = max(console.width, console.measure(group, options=wide).maximum)
+    console.print(group)
+
+
+def summary_line(result: AttentionResult) -> Text:
+    c = result.config
+    parts = [
+        f"mode {c.mode}",
+        f"{len(result.tokens)} tokens",
+        f"d_in {result.d_in}" + (f" → d_out {c.d_out}" if c.mode != "simple" else ""),
+    ]
+    if c.mode == "multi-head":
+        parts.append(f"{c.heads} heads × {c.head_dim}")
+    parts.append(f"scale 1/√{c.head_dim}" if c.scale else "no scaling")
+    if c.causal:
+        parts.append("causal")
+    if c.dropout:
+        parts.append(f"dropout {c.dropout}")
+    if c.mode != "simple":
+        parts.append(f"seed {c.seed}")
+    parts += [c.dtype, f"engine {result.engine}"]
+    return Text("attncli · " + " · ".join(parts), style="bold")
+
+
+def render_result(
+    result: AttentionResult,
+    steps: Sequence[str],
+    precision: int = 4,
+    full: bool = False,
+    width: int = 80,
+) -> Group:
+    """The summary line, then a heading and a table per step (per head for (H, n, n) steps).
+
+    Unless ``full``, large matrices keep their first and last rows/columns around ``…`` so that
+    each table fits ``width`` columns; numbers are never cut.
+    """
+    items: list[Text | Table] = [summary_line(result)]
+    rows_at = [result.query] if result.query is not None else range(len(result.tokens))
+    for step in steps:
+        arr = result.steps[step]
+        masked = None
+        if result.config.causal and step in KEY_COLUMNS:
+            masked = np.arange(arr.shape[-1])[None, :] > np.asarray(rows_at)[:, None]
+        for h, block in enumerate(arr if arr.ndim == 3 else [arr]):
+            head = f" · head {h}" if arr.ndim == 3 else ""
+            items.append(
+                Text.assemble(
+                    (f"\n{step}{head}", "bold cyan"),
+                    f" {_shape(block.shape)}  ",
+                    (STEPS[step], "dim"),
+                )
+            )
+            items.append(
+                matrix_table(
+                    block,
+                    result.row_tokens(step),
+                    result.column_labels(step),
+                    precision,
+                    None if full else width,
+                    highlight_max=step == "weights",
+                    masked=masked,
+                )
+            )
+    return Group(*items)
+
+
+def matrix_table(
+    matrix: np.ndarray,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    precision: int = 4,
+    width: int | None = 80,
+    highlight_max: bool = False,
+    masked: np.ndarray | None = None,
+) -> Table:
+    """One labelled matrix. With a ``width``, the middle rows/columns are elided to fit it.
+
+    ``masked`` (same shape, bool) dims cells a causal mask hid; ``highlight_max`` bolds each
+    row's largest value.
+    """
+    cells = [[_format(v, precision) for v in row] for row in matrix]
+    cell_w = max(len(c) for row in cells for c in row)
+    if width is None:
+        row_idx, col_idx = _kept(len(rows), None), _kept(len(columns), None)
+    else:
+        label_w = min(LABEL_MAX, max(len(r) for r in rows))
+        fit = max(2, (width - label_w - 4) // (cell_w + 3) - 1)
+        row_idx, col_idx = _kept(len(rows), MAX_ROWS), _kept(len(columns), min(MAX_COLS, fit))
+    table = Table(header_style="bold")
+    table.add_column("", style="bold", max_width=LABEL_MAX, no_wrap=True, overflow="ellipsis")
+    for j in col_idx:
+        label = "…" if j is None else columns[j]
+        table.add_column(label, justify="right", min_width=1 if j is None else cell_w, no_wrap=True)
+    for i in row_idx:
+        if i is None:
+            table.add_row("⋮", *("⋮" for _ in col_idx))
+            continue
+        best = int(np.argmax(matrix[i])) if highlight_max else -1
+        styled = []
+        for j in col_idx:
+            if j is None:
+                styled.append(Text("…"))
+                continue
+            style = (
+                "dim"
+                if masked is not None and masked[i, j]
+                else ("bold green" if j == best else "")
+            )
+            styled.append(Text(cells[i][j], style=style))
+        table.add_row(rows[i], *styled)
+    return table
+
+
+def _format(value: float, precision: int) -> str:
+    return "-inf" if value == -np.inf else f"{value:.{precision}f}"
+
+
+def _kept(n: int, limit: int | None) -> list[int | None]:
+    """Indices to show: all, or the first and last halves of ``limit`` around a None gap."""
+    if limit is None or n <= limit:
+        return list(range(n))
+    head = (limit + 1) // 2
+    return [*range(head), None, *range(n - (limit - head), n)]
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + "×".join(map(str, shape)) + ")"
