@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
-from attncli.errors import AttncliError, OutputError
+from attncli.errors import AttncliError, ConfigError, OutputError
 
 app = typer.Typer(
     name="attn",
@@ -147,59 +147,95 @@ def compute(
         ),
     ],
     mode: Annotated[
-        Mode, typer.Option(help="Attention variant (the book's chapter 3).")
+        Mode,
+        typer.Option(rich_help_panel="Attention", help="Attention variant (the book's chapter 3)."),
     ] = Mode.simple,
     d_out: Annotated[
         int | None,
-        typer.Option("--d-out", help="Projection width [default: d_in].", show_default=False),
+        typer.Option(
+            "--d-out",
+            rich_help_panel="Attention",
+            help="Projection width (default: d_in).",
+            show_default=False,
+        ),
     ] = None,
     heads: Annotated[
         int | None,
         typer.Option(
-            help="Heads in multi-head mode; must divide d_out [default: 2].", show_default=False
+            rich_help_panel="Attention",
+            help="Heads in multi-head mode; must divide d_out (default: 2).",
+            show_default=False,
         ),
     ] = None,
     causal: Annotated[
-        bool, typer.Option("--causal", help="Mask future tokens (-inf before softmax).")
+        bool,
+        typer.Option(
+            "--causal",
+            rich_help_panel="Attention",
+            help="Mask future tokens (-inf before softmax).",
+        ),
     ] = False,
     dropout: Annotated[
-        float, typer.Option(help="Dropout probability on the attention weights.")
+        float,
+        typer.Option(
+            rich_help_panel="Attention", help="Dropout probability on the attention weights."
+        ),
     ] = 0.0,
     scale: Annotated[
         bool | None,
         typer.Option(
             "--scale/--no-scale",
-            help="Divide scores by √d_k [default: on, off in simple mode].",
+            rich_help_panel="Attention",
+            help="Divide scores by √d_k (default: on, off in simple mode).",
             show_default=False,
         ),
     ] = None,
     qkv_bias: Annotated[
         bool,
-        typer.Option("--qkv-bias", help="Bias in the Q/K/V Linear layers (linear, multi-head)."),
+        typer.Option(
+            "--qkv-bias",
+            rich_help_panel="Attention",
+            help="Bias in the Q/K/V Linear layers (linear, multi-head).",
+        ),
     ] = False,
     seed: Annotated[
-        int, typer.Option(help="torch.manual_seed the parameters are drawn after.")
+        int,
+        typer.Option(
+            rich_help_panel="Weights", help="torch.manual_seed the parameters are drawn after."
+        ),
     ] = 123,
-    dtype: Annotated[DType, typer.Option(help="Precision of the arithmetic.")] = DType.float32,
+    dtype: Annotated[
+        DType, typer.Option(rich_help_panel="Attention", help="Precision of the arithmetic.")
+    ] = DType.float32,
     weights: Annotated[
         Path | None,
-        typer.Option("--weights", help="Load parameters (.json or .npz) instead of seeding them."),
+        typer.Option(
+            "--weights",
+            rich_help_panel="Weights",
+            help="Load parameters (.json or .npz) instead of seeding them.",
+        ),
     ] = None,
     save_weights: Annotated[
         Path | None,
-        typer.Option("--save-weights", help="Write the parameters used (.json or .npz)."),
+        typer.Option(
+            "--save-weights",
+            rich_help_panel="Weights",
+            help="Write the parameters used (.json or .npz).",
+        ),
     ] = None,
     fmt: Annotated[
         Format,
         typer.Option(
             "--format",
             "-f",
+            rich_help_panel="Output",
             help="table: rich tables; json: every step; csv/npy: one step; npz: all.",
         ),
     ] = Format.table,
     show: Annotated[
         str | None,
         typer.Option(
+            rich_help_panel="Output",
             help="Steps to output, comma separated (e.g. weights,context), or all.",
             show_default=False,
         ),
@@ -207,21 +243,37 @@ def compute(
     query: Annotated[
         str | None,
         typer.Option(
-            help="Keep only this query's rows: a token or a 0-based index.", show_default=False
+            rich_help_panel="Output",
+            help="Keep only this query's rows: a token or a 0-based index.",
+            show_default=False,
         ),
     ] = None,
-    precision: Annotated[int, typer.Option(help="Decimals shown in tables.")] = 4,
+    precision: Annotated[
+        int, typer.Option(rich_help_panel="Output", help="Decimals shown in tables.")
+    ] = 4,
     full: Annotated[
-        bool, typer.Option("--full", help="Show large matrices whole instead of eliding with …")
+        bool,
+        typer.Option(
+            "--full",
+            rich_help_panel="Output",
+            help="Show large matrices whole instead of eliding with …",
+        ),
     ] = False,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout."),
+        typer.Option(
+            "--output",
+            "-o",
+            rich_help_panel="Output",
+            help="Write to this file (atomically) instead of stdout.",
+        ),
     ] = None,
     input_format: Annotated[
         InputFormat | None,
         typer.Option(
-            help="Override the input format sniffed from suffix/content.", show_default=False
+            rich_help_panel="Input",
+            help="Override the input format sniffed from suffix/content.",
+            show_default=False,
         ),
     ] = None,
     debug: Debug = False,
@@ -280,6 +332,8 @@ def _emit(
 
     if output is not None:
         _check_not_input(output, inputs)
+    if not 0 <= precision <= 16:
+        raise ConfigError(f"--precision must be between 0 and 16, got {precision}")
     if fmt is Format.table:
         default = _TABLE_STEPS.get(result.config.mode, _ALL_STEPS)
         steps = result.select_steps(show, default)
