@@ -308,7 +308,8 @@ def _run_module(*args, stdin=b""):
 
 def test_python_m_attncli_and_no_torch_import():
     probe = (
-        "import sys, runpy; sys.argv = ['attn', 'compute', 'sample:journey', '--mode', 'multi-head', "
+        "import sys, runpy\n"
+        "sys.argv = ['attn', 'compute', 'sample:journey', '--mode', 'multi-head', "
         "'--d-out', '4', '--format', 'json']\n"
         "import attncli; assert 'torch' not in sys.modules, 'import attncli pulled torch'\n"
         "try:\n    runpy.run_module('attncli', run_name='__main__')\n"

@@ -167,7 +167,7 @@ def test_missing_file_directory_and_sample(tmp_path):
         load_embeddings(tmp_path / "nope.csv")
     with pytest.raises(InputError, match="is a directory"):
         load_embeddings(tmp_path)
-    with pytest.raises(InputError, match="no such sample.*journey"):
+    with pytest.raises(InputError, match=r"no such sample.*journey"):
         load_embeddings("sample:nope")
     with pytest.raises(InputError, match="<stdin>: empty input"):
         load_embeddings("-", stdin=io.BytesIO(b""))

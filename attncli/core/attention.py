@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 
 from attncli.core.config import AttentionConfig
-from attncli.core.params import Parameters, init_parameters
+from attncli.core.params import Parameters, Projection, init_parameters
 from attncli.core.result import AttentionResult
-from attncli.engines import get_engine
+from attncli.engines import Engine, get_engine
 from attncli.errors import ConfigError, InputError
 
 
@@ -57,6 +57,22 @@ def compute(
         _check_parameters(parameters, config, d_in)
 
     eng = get_engine(engine)
+    with np.errstate(all="ignore"):  # overflow is reported below, once, as an InputError
+        steps = _run(eng, x, config, parameters)
+    arrays = {name: eng.to_numpy(a) for name, a in steps.items()}
+    for name in ("scores", "weights", "context"):
+        if not np.isfinite(arrays[name]).all():
+            raise InputError(
+                f"the {name} overflow {config.dtype} (embeddings too large in magnitude); "
+                "rescale them or use --dtype float64"
+            )
+    return AttentionResult(names, config, arrays, parameters, eng.name)
+
+
+def _run(
+    eng: Engine, x: np.ndarray, config: AttentionConfig, parameters: Parameters | None
+) -> dict[str, object]:
+    """The pipeline of named steps, in the engine's arrays."""
     dtype = config.dtype
     xs = eng.asarray(x, dtype)
     steps: dict[str, object] = {"inputs": xs}
@@ -92,12 +108,10 @@ def compute(
         assert parameters is not None and parameters.out is not None
         z = eng.affine(z, *_arrays(eng, parameters.out, dtype))
     steps["context"] = z
-
-    arrays = {name: eng.to_numpy(a) for name, a in steps.items()}
-    return AttentionResult(names, config, arrays, parameters, eng.name)
+    return steps
 
 
-def _arrays(eng, proj, dtype: str) -> tuple[object, object | None]:
+def _arrays(eng: Engine, proj: Projection, dtype: str) -> tuple[object, object | None]:
     bias = None if proj.bias is None else eng.asarray(proj.bias, dtype)
     return eng.asarray(proj.weight, dtype), bias
 
