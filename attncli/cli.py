@@ -14,7 +14,9 @@ from typing import Annotated
 import typer
 
 from attncli import __version__
+from attncli.core import DTYPES, MODES, STEPS
 from attncli.errors import AttncliError, ConfigError, OutputError
+from attncli.io.readers import INPUT_FORMATS
 
 app = typer.Typer(
     name="attn",
@@ -32,49 +34,21 @@ app = typer.Typer(
 )
 
 
-class Mode(str, enum.Enum):
-    simple = "simple"
-    trainable = "trainable"
-    linear = "linear"
-    multi_head = "multi-head"
+def _choices(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
+    """A str Enum of ``values`` so Typer shows and checks the choices."""
+    return enum.Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
 
 
-class DType(str, enum.Enum):
-    float32 = "float32"
-    float64 = "float64"
-
-
-class Format(str, enum.Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    npy = "npy"
-    npz = "npz"
-
-
-class InputFormat(str, enum.Enum):
-    csv = "csv"
-    json = "json"
-    npy = "npy"
-
+Mode = _choices("Mode", MODES)
+DType = _choices("DType", DTYPES)
+Format = _choices("Format", ("table", "json", "csv", "npy", "npz"))
+InputFormat = _choices("InputFormat", INPUT_FORMATS)
 
 # The steps a table shows by default; simple mode's queries/keys/values are the inputs themselves.
 _TABLE_STEPS = {
     "simple": ("inputs", "scores", "scaled_scores", "masked_scores", "weights", "context"),
 }
-_ALL_STEPS = (
-    "inputs",
-    "queries",
-    "keys",
-    "values",
-    "scores",
-    "scaled_scores",
-    "masked_scores",
-    "weights_before_dropout",
-    "weights",
-    "head_context",
-    "context",
-)
+_ALL_STEPS = tuple(STEPS)
 
 
 def _version(value: bool) -> None:
