@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -282,6 +283,8 @@ def compute(
                 load_weights(weights), config, emb.values.shape[1], str(weights)
             )
         result = run(emb.values, emb.tokens, config, parameters=parameters)
+        if weights is not None:
+            result = replace(result, weights_source=str(weights))
         if query is not None:
             result = result.for_query(find_query(result.tokens, query))
         if save_weights is not None:

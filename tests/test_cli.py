@@ -42,6 +42,14 @@ def test_table_output_shows_every_step_with_labels(run):
     assert "\x1b[" not in out  # no ANSI codes when stdout is not a terminal
 
 
+def test_no_color_means_no_ansi_even_on_a_terminal(run, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich then styles as if on a terminal
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert "\x1b[" in run("compute", "sample:journey", "--show", "weights").stdout
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in run("compute", "sample:journey", "--show", "weights").stdout
+
+
 def test_query_and_show_narrow_the_table(run):
     result = run("compute", "sample:journey", "--show", "weights", "--query", "journey")
     lines = [line for line in result.stdout.splitlines() if line.startswith("│")]
@@ -296,7 +304,7 @@ def test_weight_file_sets_d_out_and_bias_is_honoured(run, tmp_path):
         "json",
     )
     doc = json.loads(result.stdout)
-    assert doc["params"]["d_out"] == 2
+    assert doc["params"]["d_out"] == 2 and doc["params"]["weights"].endswith("w.json")
     np.testing.assert_allclose(np.array(doc["steps"]["values"]), JOURNEY[:, :2] + [1, 2], rtol=1e-6)
 
 

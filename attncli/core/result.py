@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -71,6 +71,7 @@ class AttentionResult:
     parameters: Parameters | None = None
     engine: str = "numpy"
     query: int | None = field(default=None)
+    weights_source: str | None = None  # the weight file the parameters came from, if any
 
     @property
     def d_in(self) -> int:
@@ -99,6 +100,7 @@ class AttentionResult:
             "dropout": c.dropout,
             "qkv_bias": c.qkv_bias,
             "seed": c.seed,
+            "weights": self.weights_source,
             "dtype": c.dtype,
             "engine": self.engine,
         }
@@ -109,7 +111,7 @@ class AttentionResult:
             name: (arr[..., index : index + 1, :] if name in QUERY_ROWS else arr)
             for name, arr in self.steps.items()
         }
-        return AttentionResult(self.tokens, self.config, steps, self.parameters, self.engine, index)
+        return replace(self, steps=steps, query=index)
 
     def select_steps(self, spec: str | None, default: tuple[str, ...]) -> list[str]:
         """The steps named in ``spec`` ("weights,context", "all", aliases allowed), checked."""

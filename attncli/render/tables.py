@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import IO
 
@@ -18,8 +19,13 @@ LABEL_MAX = 12  # row labels longer than this are cut with …
 
 
 def make_console(file: IO[str] | None = None, width: int | None = None) -> Console:
-    """A console that writes no ANSI codes to pipes/files and obeys NO_COLOR (rich does both)."""
-    return Console(file=file, highlight=False, width=width, soft_wrap=False)
+    """A console that writes no ANSI codes to pipes and files (rich's own detection) nor, when
+    ``NO_COLOR`` is set, to a terminal: no colour and no bold/dim either."""
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(
+        file=file, highlight=False, width=width, soft_wrap=False,
+        color_system=None if plain else "auto",
+    )  # fmt: skip
 
 
 def print_result(
