@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 import io
+import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +20,9 @@ from attncli.core import DTYPES, MODES, STEPS
 from attncli.errors import AttncliError, ConfigError, OutputError
 from attncli.io.readers import INPUT_FORMATS
 
+if TYPE_CHECKING:
+    from attncli.core.result import AttentionResult
+
 app = typer.Typer(
     name="attn",
     help=(
@@ -26,6 +30,7 @@ app = typer.Typer(
         "[bold]Examples[/bold]\n\n"
         "  attn compute sample:journey\n\n"
         "  attn compute emb.csv --mode trainable --d-out 2 --seed 123\n\n"
+        "  attn explain sample:journey --query journey\n\n"
         "  attn samples"
     ),
     no_args_is_help=True,
@@ -43,6 +48,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
 Mode = _choices("Mode", MODES)
 DType = _choices("DType", DTYPES)
 Format = _choices("Format", ("table", "json", "csv", "npy", "npz"))
+ExplainFormat = _choices("ExplainFormat", ("terminal", "markdown", "json"))
 InputFormat = _choices("InputFormat", INPUT_FORMATS)
 
 # The steps a table shows by default; simple mode's queries/keys/values are the inputs themselves.
@@ -96,9 +102,83 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-Debug = Annotated[
-    bool, typer.Option("--debug", help="Show the full traceback of unexpected errors.")
+def _opt(panel: str | None, help: str, *decls: str, **kw: object) -> object:
+    """A Typer option in a help panel; options without a useful default hide it."""
+    return typer.Option(*decls, rich_help_panel=panel, help=help, **kw)
+
+
+# Options shared by the commands that compute attention (compute, explain).
+Input = Annotated[
+    str,
+    typer.Argument(
+        help="Embeddings: a .csv/.json/.npy file, '-' for standard input, or sample:NAME.",
+        show_default=False,
+    ),
 ]
+ModeOpt = Annotated[Mode, _opt("Attention", "Attention variant (the book's chapter 3).")]
+DOut = Annotated[
+    int | None,
+    _opt("Attention", "Projection width (default: d_in).", "--d-out", show_default=False),
+]
+Heads = Annotated[
+    int | None,
+    _opt(
+        "Attention", "Heads in multi-head mode; must divide d_out (default: 2).", show_default=False
+    ),
+]
+Causal = Annotated[bool, _opt("Attention", "Mask future tokens (-inf before softmax).", "--causal")]
+Dropout = Annotated[float, _opt("Attention", "Dropout probability on the attention weights.")]
+Scale = Annotated[
+    bool | None,
+    _opt(
+        "Attention",
+        "Divide scores by √d_k (default: on, off in simple mode).",
+        "--scale/--no-scale",
+        show_default=False,
+    ),
+]
+QkvBias = Annotated[
+    bool, _opt("Attention", "Bias in the Q/K/V Linear layers (linear, multi-head).", "--qkv-bias")
+]
+DTypeOpt = Annotated[DType, _opt("Attention", "Precision of the arithmetic.")]
+Seed = Annotated[int, _opt("Weights", "torch.manual_seed the parameters are drawn after.")]
+Weights = Annotated[
+    Path | None,
+    _opt("Weights", "Load parameters (.json or .npz) instead of seeding them.", "--weights"),
+]
+InputFormatOpt = Annotated[
+    InputFormat | None,
+    _opt("Input", "Override the input format sniffed from suffix/content.", show_default=False),
+]
+Precision = Annotated[int, _opt("Output", "Decimals shown.")]
+Output = Annotated[
+    Path | None,
+    _opt("Output", "Write to this file (atomically) instead of stdout.", "--output", "-o"),
+]
+Debug = Annotated[bool, _opt(None, "Show the full traceback of unexpected errors.", "--debug")]
+
+
+def _attention(
+    input: str, input_format: InputFormat | None, weights: Path | None, **options: object
+) -> AttentionResult:
+    """Load the embeddings (and weight file), then compute with the options as given."""
+    from attncli.core import AttentionConfig
+    from attncli.core import compute as run
+    from attncli.core.params import parameters_from_named
+    from attncli.io.readers import load_embeddings
+
+    if input == "-" and sys.stdin.isatty():
+        sys.stderr.write("attn: reading embeddings from standard input (end with Ctrl-D)…\n")
+    emb = load_embeddings(input, input_format.value if input_format else None)
+    config = AttentionConfig(**{k: getattr(v, "value", v) for k, v in options.items()})
+    if weights is None:
+        return run(emb.values, emb.tokens, config)
+    from attncli.io.weights import load_weights
+
+    named = load_weights(weights)
+    parameters = parameters_from_named(named, config, emb.values.shape[1], str(weights))
+    result = run(emb.values, emb.tokens, config, parameters=parameters)
+    return replace(result, weights_source=str(weights))
 
 
 @app.command(
@@ -114,158 +194,60 @@ Debug = Annotated[
     )
 )
 def compute(
-    input: Annotated[
-        str,
-        typer.Argument(
-            help="Embeddings: a .csv/.json/.npy file, '-' for standard input, or sample:NAME.",
-            show_default=False,
-        ),
-    ],
-    mode: Annotated[
-        Mode,
-        typer.Option(rich_help_panel="Attention", help="Attention variant (the book's chapter 3)."),
-    ] = Mode.simple,
-    d_out: Annotated[
-        int | None,
-        typer.Option(
-            "--d-out",
-            rich_help_panel="Attention",
-            help="Projection width (default: d_in).",
-            show_default=False,
-        ),
-    ] = None,
-    heads: Annotated[
-        int | None,
-        typer.Option(
-            rich_help_panel="Attention",
-            help="Heads in multi-head mode; must divide d_out (default: 2).",
-            show_default=False,
-        ),
-    ] = None,
-    causal: Annotated[
-        bool,
-        typer.Option(
-            "--causal",
-            rich_help_panel="Attention",
-            help="Mask future tokens (-inf before softmax).",
-        ),
-    ] = False,
-    dropout: Annotated[
-        float,
-        typer.Option(
-            rich_help_panel="Attention", help="Dropout probability on the attention weights."
-        ),
-    ] = 0.0,
-    scale: Annotated[
-        bool | None,
-        typer.Option(
-            "--scale/--no-scale",
-            rich_help_panel="Attention",
-            help="Divide scores by √d_k (default: on, off in simple mode).",
-            show_default=False,
-        ),
-    ] = None,
-    qkv_bias: Annotated[
-        bool,
-        typer.Option(
-            "--qkv-bias",
-            rich_help_panel="Attention",
-            help="Bias in the Q/K/V Linear layers (linear, multi-head).",
-        ),
-    ] = False,
-    seed: Annotated[
-        int,
-        typer.Option(
-            rich_help_panel="Weights", help="torch.manual_seed the parameters are drawn after."
-        ),
-    ] = 123,
-    dtype: Annotated[
-        DType, typer.Option(rich_help_panel="Attention", help="Precision of the arithmetic.")
-    ] = DType.float32,
-    weights: Annotated[
-        Path | None,
-        typer.Option(
-            "--weights",
-            rich_help_panel="Weights",
-            help="Load parameters (.json or .npz) instead of seeding them.",
-        ),
-    ] = None,
+    input: Input,
+    mode: ModeOpt = Mode.simple,
+    d_out: DOut = None,
+    heads: Heads = None,
+    causal: Causal = False,
+    dropout: Dropout = 0.0,
+    scale: Scale = None,
+    qkv_bias: QkvBias = False,
+    dtype: DTypeOpt = DType.float32,
+    seed: Seed = 123,
+    weights: Weights = None,
     save_weights: Annotated[
-        Path | None,
-        typer.Option(
-            "--save-weights",
-            rich_help_panel="Weights",
-            help="Write the parameters used (.json or .npz).",
-        ),
+        Path | None, _opt("Weights", "Write the parameters used (.json or .npz).", "--save-weights")
     ] = None,
     fmt: Annotated[
         Format,
-        typer.Option(
+        _opt(
+            "Output",
+            "table: rich tables; json: every step; csv/npy: one step; npz: all.",
             "--format",
             "-f",
-            rich_help_panel="Output",
-            help="table: rich tables; json: every step; csv/npy: one step; npz: all.",
         ),
     ] = Format.table,
     show: Annotated[
         str | None,
-        typer.Option(
-            rich_help_panel="Output",
-            help="Steps to output, comma separated (e.g. weights,context), or all.",
+        _opt(
+            "Output",
+            "Steps to output, comma separated (e.g. weights,context), or all.",
             show_default=False,
         ),
     ] = None,
     query: Annotated[
         str | None,
-        typer.Option(
-            rich_help_panel="Output",
-            help="Keep only this query's rows: a token or a 0-based index.",
-            show_default=False,
+        _opt(
+            "Output", "Keep only this query's rows: a token or a 0-based index.", show_default=False
         ),
     ] = None,
-    precision: Annotated[
-        int, typer.Option(rich_help_panel="Output", help="Decimals shown in tables.")
-    ] = 4,
+    precision: Precision = 4,
     full: Annotated[
-        bool,
-        typer.Option(
-            "--full",
-            rich_help_panel="Output",
-            help="Show large matrices whole instead of eliding with …",
-        ),
+        bool, _opt("Output", "Show large matrices whole instead of eliding with …", "--full")
     ] = False,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            rich_help_panel="Output",
-            help="Write to this file (atomically) instead of stdout.",
-        ),
-    ] = None,
-    input_format: Annotated[
-        InputFormat | None,
-        typer.Option(
-            rich_help_panel="Input",
-            help="Override the input format sniffed from suffix/content.",
-            show_default=False,
-        ),
-    ] = None,
+    output: Output = None,
+    input_format: InputFormatOpt = None,
     debug: Debug = False,
 ) -> None:
     """Compute self-attention on embeddings and show every intermediate matrix."""
     with _errors(debug):
-        from attncli.core import AttentionConfig
-        from attncli.core import compute as run
-        from attncli.core.params import parameters_from_named
         from attncli.core.result import find_query
-        from attncli.io.readers import load_embeddings
 
-        if input == "-" and sys.stdin.isatty():
-            sys.stderr.write("attn: reading embeddings from standard input (end with Ctrl-D)…\n")
-        emb = load_embeddings(input, input_format.value if input_format else None)
-        config = AttentionConfig(
-            mode=mode.value,
+        result = _attention(
+            input,
+            input_format,
+            weights,
+            mode=mode,
             d_out=d_out,
             heads=heads,
             causal=causal,
@@ -273,23 +255,119 @@ def compute(
             scale=scale,
             qkv_bias=qkv_bias,
             seed=seed,
-            dtype=dtype.value,
+            dtype=dtype,
         )
-        parameters = None
-        if weights is not None:
-            from attncli.io.weights import load_weights
-
-            parameters = parameters_from_named(
-                load_weights(weights), config, emb.values.shape[1], str(weights)
-            )
-        result = run(emb.values, emb.tokens, config, parameters=parameters)
-        if weights is not None:
-            result = replace(result, weights_source=str(weights))
         if query is not None:
             result = result.for_query(find_query(result.tokens, query))
         if save_weights is not None:
             _save_weights(result, save_weights, [input, weights])
         _emit(result, fmt, show, precision, full, output, [input, weights])
+
+
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn explain sample_inputs/journey.csv --query journey\n\n"
+        "  attn explain sample:journey --mode trainable --d-out 2 --seed 123 --query 1\n\n"
+        "  attn explain sample:cat --mode multi-head --heads 2 --causal --query it"
+        " --format markdown -o trace.md"
+    )
+)
+def explain(
+    input: Input,
+    query: Annotated[
+        str | None,
+        _opt(
+            "Output",
+            "The token to follow: a token or a 0-based index (default: the first).",
+            show_default=False,
+        ),
+    ] = None,
+    mode: ModeOpt = Mode.simple,
+    d_out: DOut = None,
+    heads: Heads = None,
+    causal: Causal = False,
+    dropout: Dropout = 0.0,
+    scale: Scale = None,
+    qkv_bias: QkvBias = False,
+    dtype: DTypeOpt = DType.float32,
+    seed: Seed = 123,
+    weights: Weights = None,
+    fmt: Annotated[
+        ExplainFormat,
+        _opt(
+            "Output",
+            "terminal: panels; markdown: a document; json: the trace as data.",
+            "--format",
+            "-f",
+        ),
+    ] = ExplainFormat.terminal,
+    precision: Precision = 4,
+    output: Output = None,
+    input_format: InputFormatOpt = None,
+    debug: Debug = False,
+) -> None:
+    """Trace one query step by step: each formula, why it exists, the arithmetic on your numbers."""
+    with _errors(debug):
+        from attncli.core.result import find_query
+        from attncli.explain import build_trace
+
+        _check_precision(precision)
+        result = _attention(
+            input,
+            input_format,
+            weights,
+            mode=mode,
+            d_out=d_out,
+            heads=heads,
+            causal=causal,
+            dropout=dropout,
+            scale=scale,
+            qkv_bias=qkv_bias,
+            seed=seed,
+            dtype=dtype,
+        )
+        index = 0 if query is None else find_query(result.tokens, query)
+        trace = build_trace(result, index, precision)
+        if output is not None:
+            _check_not_input(output, [input, weights])
+        if fmt is ExplainFormat.terminal:
+            from attncli.render.explain import print_trace
+
+            _print_or_write(lambda file: print_trace(trace, precision, file), output)
+            return
+        if fmt is ExplainFormat.markdown:
+            from attncli.render.explain import trace_markdown
+
+            text = trace_markdown(trace, precision)
+        else:
+            text = json.dumps(trace.to_dict(), allow_nan=False, ensure_ascii=False)
+        _write_text(text + "\n", output)
+
+
+def _check_precision(precision: int) -> None:
+    if not 0 <= precision <= 16:
+        raise ConfigError(f"--precision must be between 0 and 16, got {precision}")
+
+
+def _print_or_write(printer: Callable[[IO[str] | None], None], output: Path | None) -> None:
+    """Run a rich printer on stdout, or into a file written atomically."""
+    if output is None:
+        printer(None)
+        return
+    buf = io.StringIO()
+    printer(buf)
+    _write_text(buf.getvalue(), output)
+
+
+def _write_text(text: str, output: Path | None) -> None:
+    from attncli.io.atomic import write_atomic
+
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomic(output, text.encode())
 
 
 def _save_weights(result, path: Path, inputs: list) -> None:
@@ -309,12 +387,12 @@ def _emit(
 
     if output is not None:
         _check_not_input(output, inputs)
-    if not 0 <= precision <= 16:
-        raise ConfigError(f"--precision must be between 0 and 16, got {precision}")
+    _check_precision(precision)
     if fmt is Format.table:
-        default = _TABLE_STEPS.get(result.config.mode, _ALL_STEPS)
-        steps = result.select_steps(show, default)
-        _emit_table(result, steps, precision, full, output)
+        from attncli.render.tables import print_result
+
+        steps = result.select_steps(show, _TABLE_STEPS.get(result.config.mode, _ALL_STEPS))
+        _print_or_write(lambda file: print_result(result, steps, precision, full, file), output)
         return
     steps = result.select_steps(
         show, ("context",) if fmt in (Format.csv, Format.npy) else _ALL_STEPS
@@ -336,18 +414,6 @@ def _emit(
         )
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
-
-
-def _emit_table(result, steps: list[str], precision: int, full: bool, output: Path | None) -> None:
-    from attncli.io.atomic import write_atomic
-    from attncli.render.tables import print_result
-
-    if output is None:
-        print_result(result, steps, precision, full)
-        return
-    buf = io.StringIO()
-    print_result(result, steps, precision, full, file=buf)
-    write_atomic(output, buf.getvalue().encode())
 
 
 def _check_not_input(path: Path, inputs: list) -> None:

@@ -23,9 +23,12 @@ def make_console(file: IO[str] | None = None, width: int | None = None) -> Conso
     ``NO_COLOR`` is set, to a terminal: no colour and no bold/dim either."""
     plain = bool(os.environ.get("NO_COLOR"))
     return Console(
-        file=file, highlight=False, width=width, soft_wrap=False,
+        file=file,
+        highlight=False,
+        width=width,
+        soft_wrap=False,
         color_system=None if plain else "auto",
-    )  # fmt: skip
+    )
 
 
 def print_result(

@@ -1,0 +1,473 @@
+"""A step-by-step trace of one query: formulas, reasons, and the arithmetic on the user's numbers.
+
+:func:`build_trace` reads an :class:`AttentionResult`; every result it shows is a value of the
+result's steps, only the written-out terms (products, exponentials) are derived for display.
+Renderers (terminal panels, Markdown, JSON) format the :class:`Trace`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from attncli.core.params import Projection
+from attncli.core.result import AttentionResult
+
+MAX_TERMS = 8  # a longer sum is written: first 3 + … + last 2
+MAX_KEYS = 12  # with more keys, per-key lines are written for the first 8 and last 3
+TOP_K = 3
+EXP_LIMIT_F32 = math.log(float(np.finfo(np.float32).max))  # ≈ 88.72: exp of more is inf
+
+
+@dataclass(frozen=True)
+class Vector:
+    """A labelled row: the result of a step (masked entries are -inf)."""
+
+    name: str
+    labels: tuple[str, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One step: its formula (unicode and LaTeX), why it exists, the arithmetic lines, the
+    resulting labelled vector(s), and for tools the structured ``terms``."""
+
+    key: str
+    title: str
+    formula: str
+    latex: str
+    why: str
+    lines: tuple[str, ...] = ()
+    results: tuple[Vector, ...] = ()
+    head: int | None = None
+    terms: tuple[dict, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Trace:
+    query: int
+    token: str
+    params: dict[str, object]
+    tokens: tuple[str, ...]
+    sections: tuple[Section, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for ``--format json`` (-inf becomes None)."""
+        doc = asdict(self)
+        for section in doc["sections"]:
+            for vec in section["results"]:
+                vec["values"] = [None if v == -math.inf else v for v in vec["values"]]
+        return doc
+
+
+def build_trace(result: AttentionResult, query: int, precision: int = 4) -> Trace:
+    """The trace of row ``query`` of a full (not query-narrowed) ``result``."""
+    sections = tuple(_Tracer(result, query, precision).sections())
+    return Trace(query, result.tokens[query], result.params(), result.tokens, sections)
+
+
+def _elide(n: int, limit: int, head: int, tail: int) -> list[int | None]:
+    """Indices 0..n-1, or the first ``head`` and last ``tail`` around a None when n > limit."""
+    return list(range(n)) if n <= limit else [*range(head), None, *range(n - tail, n)]
+
+
+class _Tracer:
+    """Builds the sections for query row ``i``; formatting helpers share the precision."""
+
+    def __init__(self, result: AttentionResult, i: int, precision: int) -> None:
+        self.r, self.i, self.p = result, i, precision
+        self.c = result.config
+        self.tok = result.tokens
+        self.me = result.tokens[i]
+
+    # ---- formatting ----------------------------------------------------------------------------
+
+    def num(self, v: float) -> str:
+        """At most ``precision`` decimals, trailing zeros dropped (0.55, not 0.5500)."""
+        if math.isinf(v):
+            return "-∞" if v < 0 else "∞"
+        s = f"{v:.{self.p}f}"
+        s = s.rstrip("0").rstrip(".") if "." in s else s
+        return "0" if s in ("-0", "") else s
+
+    def factor(self, v: float) -> str:
+        s = self.num(v)
+        return f"({s})" if s.startswith("-") else s
+
+    def dot(self, a: np.ndarray, b: np.ndarray, total: float, bias: float | None = None) -> str:
+        """``a1×b1 + a2×b2 + … (+ bias) = total``: every product, or the ends of a long sum."""
+        idx = _elide(len(a), MAX_TERMS, 3, 2)
+        terms = ["…" if k is None else f"{self.factor(a[k])}×{self.factor(b[k])}" for k in idx]
+        if terms[0].startswith("("):  # the leading factor needs no parentheses
+            terms[0] = terms[0][1:].replace(")×", "×", 1)
+        if bias is not None:
+            terms.append(self.factor(bias))
+        count = f" ({len(a)} terms)" if len(a) > MAX_TERMS else ""
+        return " + ".join(terms) + f"{count} = {self.num(total)}"
+
+    def row_text(self, values: np.ndarray) -> str:
+        idx = _elide(len(values), MAX_TERMS, 5, 2)
+        return "[" + ", ".join("…" if k is None else self.num(values[k]) for k in idx) + "]"
+
+    def per_key(self, line) -> list[str]:
+        """``line(j)`` for each key j worth writing, an ellipsis line for the elided middle."""
+        n = len(self.tok)
+        idx = _elide(n, MAX_KEYS, 8, 3)
+        return [f"… ({n - 11} more keys) …" if j is None else line(j) for j in idx]
+
+    def vec(self, name: str, values: np.ndarray, labels: tuple[str, ...] | None = None) -> Vector:
+        labels = labels if labels is not None else tuple(f"d{j}" for j in range(len(values)))
+        return Vector(name, labels, tuple(float(v) for v in values))
+
+    # ---- sections ------------------------------------------------------------------------------
+
+    def sections(self) -> list[Section]:
+        steps = self.r.steps
+        out = [self.inputs()]
+        if self.c.mode != "multi-head":
+            out += self.attention(steps["queries"], steps["keys"], steps["values"], None)
+        else:
+            out.append(self.heads())
+            hd = self.c.head_dim
+            for h in range(self.c.heads):
+                cols = slice(h * hd, (h + 1) * hd)
+                out += self.attention(
+                    *(steps[s][:, cols] for s in ("queries", "keys", "values")), h
+                )
+            out += self.output_projection()
+        out.append(self.summary())
+        return out
+
+    def inputs(self) -> Section:
+        x = self.r.steps["inputs"]
+        if self.r.parameters is None:
+            return Section(
+                "inputs",
+                "Inputs",
+                "q = k = v = x",
+                r"q_i = k_i = v_i = x_i",
+                "Simple attention has no weights: each token's embedding is its own query (what it "
+                "looks for), key (what it offers) and value (what it passes on).",
+                results=(self.vec(f"x({self.me})", x[self.i]),),
+            )
+        lines = [f"x({self.me}) = {self.row_text(x[self.i])}"]
+        results = [self.vec(f"x({self.me})", x[self.i])]
+        for role, step in (("query", "queries"), ("key", "keys"), ("value", "values")):
+            letter, proj = role[0], getattr(self.r.parameters, role)
+            row = self.r.steps[step][self.i]
+            bias = " + b" if proj.bias is not None else ""
+            lines.append(f"{letter}({self.me}) = x({self.me})·W_{role}{bias}:")
+            lines += self.projection(letter, x[self.i], proj, row)
+            results.append(self.vec(f"{letter}({self.me})", row))
+        for role in ("key", "value"):
+            rows = self.r.steps[f"{role}s"]
+            lines.append(f"every token's {role} ({role[0]}_j = x_j·W_{role}):")
+            lines += self.per_key(
+                lambda j, rows=rows, role=role: (
+                    f"  {role[0]}({self.tok[j]}) = {self.row_text(rows[j])}"
+                )
+            )
+        return Section(
+            "inputs",
+            "Inputs and projections",
+            "q = x·W_q,  k_j = x_j·W_k,  v_j = x_j·W_v",
+            r"q = x W_q,\quad k_j = x_j W_k,\quad v_j = x_j W_v",
+            "Three learned matrices give every token three roles: a query (what it looks for), a "
+            "key (what it offers to be found by) and a value (what it passes on when attended to).",
+            tuple(lines),
+            tuple(results),
+        )
+
+    def projection(
+        self, letter: str, x: np.ndarray, proj: Projection, out: np.ndarray
+    ) -> list[str]:
+        """One line per output component: ``letter[c] = Σ_i x_i·W[i, c] (+ b_c) = out[c]``."""
+        lines = []
+        for c in _elide(len(out), MAX_TERMS, 3, 2):
+            if c is None:
+                lines.append(f"  … ({len(out) - 5} more components) …")
+                continue
+            bias = None if proj.bias is None else float(proj.bias[c])
+            lines.append(
+                f"  {letter}[{c}] = " + self.dot(x, proj.weight[:, c], float(out[c]), bias)
+            )
+        return lines
+
+    def heads(self) -> Section:
+        hd, n = self.c.head_dim, self.c.heads
+        lines = [f"head {h}: columns {h * hd}–{(h + 1) * hd - 1} of Q, K and V" for h in range(n)]
+        return Section(
+            "heads",
+            "Splitting into heads",
+            f"Q = [{' | '.join(f'Q_{h}' for h in range(n))}], likewise K and V; d_k = {hd}",
+            r"Q = [Q_0 \mid \dots \mid Q_{h-1}],\quad d_k = d_\text{out} / h",
+            "Each head attends with its own slice of the projections, so different heads can learn "
+            "to look for different relations (names in one head, places in another).",
+            tuple(lines),
+        )
+
+    def attention(
+        self, q: np.ndarray, k: np.ndarray, v: np.ndarray, h: int | None
+    ) -> list[Section]:
+        """Scores, scaling, mask, softmax, dropout and context for one head (or the only one)."""
+
+        def row(name: str) -> np.ndarray:
+            a = self.r.steps[name]
+            return (a if h is None else a[h])[self.i]
+
+        pre = "" if h is None else f"Head {h}: "
+        scores = row("scores")
+        out = [self.scores(q[self.i], k, scores, pre, h)]
+        current, symbol = scores, "ω"
+        if self.c.scale:
+            all_scores = self.r.steps["scores"] if h is None else self.r.steps["scores"][h]
+            out.append(self.scaling(scores, row("scaled_scores"), all_scores, pre, h))
+            current, symbol = row("scaled_scores"), "ω'"
+        if self.c.causal:
+            out.append(self.mask(row("masked_scores"), symbol, pre, h))
+            current = row("masked_scores")
+        dropped = self.c.dropout > 0
+        before = row("weights_before_dropout") if dropped else row("weights")
+        out.append(self.softmax(current, before, symbol, pre, h))
+        if dropped:
+            out.append(self.dropout(before, row("weights"), pre, h))
+        out.append(self.context(row("weights"), v, pre, h))
+        return out
+
+    def scores(
+        self, q: np.ndarray, k: np.ndarray, s: np.ndarray, pre: str, h: int | None
+    ) -> Section:
+        terms = tuple(
+            {"key": self.tok[j], "q": q.tolist(), "k": k[j].tolist(), "value": float(s[j])}
+            for j in range(len(self.tok))
+        )
+        lines = self.per_key(lambda j: f"ω({self.me}, {self.tok[j]}) = " + self.dot(q, k[j], s[j]))
+        return Section(
+            "scores",
+            pre + "Attention scores",
+            "ω(q, k_j) = q·k_j",
+            r"\omega_{ij} = q_i \cdot k_j",
+            "The dot product measures how well the query and each key point the same way: the "
+            "larger it is, the more relevant that token is to this one.",
+            tuple(lines),
+            (self.vec("ω", s, self.tok),),
+            h,
+            terms,
+        )
+
+    def scaling(
+        self, s: np.ndarray, scaled: np.ndarray, all_scores: np.ndarray, pre: str, h: int | None
+    ) -> Section:
+        d_k = self.c.head_dim
+        f = 1 / math.sqrt(d_k)
+        lines = [
+            f"d_k = {d_k},  1/√d_k = {self.num(f)}",
+            *self.per_key(lambda j: f"{self.num(s[j])} × {self.num(f)} = {self.num(scaled[j])}"),
+            f"spread of all this input's scores (standard deviation): "
+            f"{self.num(all_scores.std())} before, {self.num(all_scores.std() * f)} after",
+            f"range of this row: {self.num(np.ptp(s))} before, {self.num(np.ptp(scaled))} after",
+        ]
+        return Section(
+            "scaled_scores",
+            pre + "Scaling",
+            "ω'(q, k_j) = ω(q, k_j) / √d_k",
+            r"\omega'_{ij} = \omega_{ij} / \sqrt{d_k}",
+            "A dot product of d_k terms has a variance that grows with d_k; large scores push "
+            "softmax towards one-hot (all weight on one key, tiny gradients). Dividing by √d_k "
+            "keeps the spread steady whatever the dimension.",
+            tuple(lines),
+            (self.vec("ω'", scaled, self.tok),),
+            h,
+        )
+
+    def mask(self, masked: np.ndarray, symbol: str, pre: str, h: int | None) -> Section:
+        hidden = self.tok[self.i + 1 :]
+        shown = ", ".join(hidden[:MAX_KEYS]) + (", …" if len(hidden) > MAX_KEYS else "")
+        lines = [
+            f"{self.me} is token {self.i}: it may look at tokens 0–{self.i}",
+            f"hidden (set to -∞): {shown}" if hidden else "nothing hidden: it is the last token",
+        ]
+        return Section(
+            "masked_scores",
+            pre + "Causal mask",
+            f"{symbol}(q_i, k_j) = -∞ for j > i",
+            r"\omega'_{ij} = -\infty \quad \text{for } j > i",
+            "A model that predicts the next token must not peek at the future: scores of later "
+            "tokens become -∞, so softmax gives them exactly zero weight.",
+            tuple(lines),
+            (self.vec(f"masked {symbol}", masked, self.tok),),
+            h,
+        )
+
+    def softmax(self, s: np.ndarray, w: np.ndarray, sym: str, pre: str, h: int | None) -> Section:
+        seen = np.isfinite(s)
+        m = float(s[seen].max())
+        exps = np.where(seen, np.exp(np.where(seen, s - m, 0.0)), 0.0)
+        total = float(exps.sum())
+
+        def exp_line(j: int) -> str:
+            if not seen[j]:
+                return f"exp(-∞) = 0  ({self.tok[j]} is masked)"
+            return f"exp({self.num(s[j])} − {self.factor(m)}) = {self.num(exps[j])}"
+
+        def ratio_line(j: int) -> str:
+            if not seen[j]:
+                return f"α({self.me}, {self.tok[j]}) = 0  (masked)"
+            ratio = f"{self.num(exps[j])} / {self.num(total)}"
+            return f"α({self.me}, {self.tok[j]}) = {ratio} = {self.num(w[j])}"
+
+        lines = [
+            f"m = max_j {sym}_j = {self.num(m)}  (subtracted first; the weights do not change)",
+            *self.per_key(exp_line),
+            f"Σ = {self.num(total)}",
+            *self.per_key(ratio_line),
+            self.naive(s[seen], sym),
+            self.overflow(s[seen], m),
+        ]
+        return Section(
+            "weights",
+            pre + "Softmax",
+            f"α_j = exp({sym}_j − m) / Σ_k exp({sym}_k − m)",
+            r"\alpha_{ij} = \frac{\exp(\omega'_{ij} - m)}{\sum_k \exp(\omega'_{ik} - m)}",
+            "Softmax turns scores into weights that are positive and sum to 1, read as 'how much "
+            "attention'. Dividing by the plain sum (the seeds' first try) breaks on negative or "
+            "zero-sum scores; subtracting the max m keeps exp from overflowing.",
+            tuple(lines),
+            (self.vec("α", w, self.tok),),
+            h,
+        )
+
+    def naive(self, s: np.ndarray, sym: str) -> str:
+        """The seeds' first normalisation, ω_j / Σ ω, and why softmax replaces it."""
+        total = float(s.sum())
+        if total == 0:
+            return f"naive {sym}_j / Σ {sym}: undefined here, the scores sum to 0"
+        naive = s / total
+        if (naive < 0).any() or (naive > 1).any():
+            verdict = "negative or above 1 here: not a distribution"
+        else:
+            verdict = "fine here, but a single negative score would break it"
+        return f"naive {sym}_j / Σ {sym} = {self.row_text(naive)}  ({verdict})"
+
+    def overflow(self, s: np.ndarray, m: float) -> str:
+        """Shift the row so its max is 100 and show float32 exp overflowing without the trick."""
+        shift = 100.0 - m
+        big = (s + shift).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            exps = np.exp(big)
+            broken = exps / exps.sum()
+        result = "NaN" if np.isnan(broken).any() else self.row_text(broken)
+        return (
+            f"overflow: softmax ignores a common shift, so add {self.num(shift)} to every score; "
+            f"the largest becomes 100 > {self.num(EXP_LIMIT_F32)} and in float32 exp(100) = "
+            f"{self.num(float(exps.max()))}, giving ∞/∞ = {result}. Subtracting the max first "
+            "gives exp(0) = 1 and exactly the weights above."
+        )
+
+    def dropout(self, before: np.ndarray, after: np.ndarray, pre: str, h: int | None) -> Section:
+        p = self.c.dropout
+        dropped = [self.tok[j] for j in range(len(self.tok)) if after[j] == 0 and before[j] != 0]
+        scale = self.num(1 / (1 - p)) if p < 1 else "∞ (every weight dropped)"
+        lines = [
+            f"p = {p}: each weight is kept with probability 1 − p and then multiplied by {scale}",
+            "dropped here: " + (", ".join(dropped) if dropped else "none"),
+        ]
+        return Section(
+            "dropout",
+            pre + "Dropout",
+            "α̃_j = α_j·m_j / (1 − p),  m_j ~ Bernoulli(1 − p)",
+            r"\tilde\alpha_{ij} = \alpha_{ij}\, m_{ij} / (1-p)",
+            "In training, randomly dropping attention weights keeps the model from relying on a "
+            "few tokens; rescaling the rest keeps the expected total unchanged.",
+            tuple(lines),
+            (self.vec("α after dropout", after, self.tok),),
+            h,
+        )
+
+    def context(self, w: np.ndarray, v: np.ndarray, pre: str, h: int | None) -> Section:
+        if h is None:
+            z = self.r.steps["context"][self.i]
+        else:
+            hd = self.c.head_dim
+            z = self.r.steps["head_context"][self.i, h * hd : (h + 1) * hd]
+        lines = []
+        for c in _elide(len(z), MAX_TERMS, 3, 2):
+            if c is None:
+                lines.append(f"… ({len(z) - 5} more components) …")
+            else:
+                lines.append(f"z[{c}] = " + self.dot(w, v[:, c], z[c]))
+        name = f"z({self.me})" if h is None else f"z_{h}({self.me})"
+        return Section(
+            "context",
+            pre + "Context vector",
+            "z = Σ_j α_j·v_j",
+            r"z_i = \sum_j \alpha_{ij} v_j",
+            "The new, contextual embedding of this token is the average of all value vectors, "
+            "weighted by attention: tokens it attends to more contribute more.",
+            tuple(lines),
+            (self.vec(name, z),),
+            h,
+        )
+
+    def output_projection(self) -> list[Section]:
+        concat = self.r.steps["head_context"][self.i]
+        out = self.r.steps["context"][self.i]
+        assert self.r.parameters is not None and self.r.parameters.out is not None
+        hd = self.c.head_dim
+        parts = [self.row_text(concat[h * hd : (h + 1) * hd]) for h in range(self.c.heads)]
+        joined = Section(
+            "head_context",
+            "Concatenating the heads",
+            "z = [z_0 | … | z_{h-1}]",
+            r"z = [z_0 \mid \dots \mid z_{h-1}]",
+            "Each head produced a short context vector; side by side they make one vector of "
+            "width d_out again.",
+            (f"z({self.me}) = " + " | ".join(parts),),
+            (self.vec(f"z({self.me})", concat),),
+        )
+        lines = [f"out({self.me}) = z({self.me})·W_o + b_o:"]
+        lines += self.projection("out", concat, self.r.parameters.out, out)
+        projected = Section(
+            "output",
+            "Output projection",
+            "out = z·W_o + b_o",
+            r"\text{out} = z W_o + b_o",
+            "A final Linear layer mixes what the heads found, so every head can inform every "
+            "output dimension. This is the context vector attn compute reports.",
+            tuple(lines),
+            (self.vec(f"out({self.me})", out),),
+        )
+        return [joined, projected]
+
+    def summary(self) -> Section:
+        weights = self.r.steps["weights"]
+        rows = (
+            [(None, weights[self.i])] if weights.ndim == 2 else list(enumerate(weights[:, self.i]))
+        )
+        visible = self.i + 1 if self.c.causal else len(self.tok)
+        lines, results = [], []
+        for h, w in rows:
+            top = np.argsort(-w, kind="stable")[: min(TOP_K, len(w))]
+            positive = w[w > 0]
+            entropy = float(-(positive * np.log(positive)).sum())
+            label = "" if h is None else f"head {h}: "
+            most = ", ".join(f"{self.tok[j]} ({self.num(w[j])})" for j in top)
+            lines.append(f"{label}attends most to {most}")
+            lines.append(
+                f"{label}entropy H = {self.num(entropy)} nats (0: all on one token; "
+                f"{self.num(math.log(visible))}: spread evenly over {visible})"
+            )
+            name = f"top {len(top)}" + ("" if h is None else f", head {h}")
+            results.append(self.vec(name, w[top], tuple(self.tok[j] for j in top)))
+        return Section(
+            "summary",
+            "Summary",
+            "top-k of α;  H = −Σ_j α_j ln α_j",
+            r"H_i = -\sum_j \alpha_{ij} \ln \alpha_{ij}",
+            "Where this token's attention went, and how spread out it is.",
+            tuple(lines),
+            tuple(results),
+        )
