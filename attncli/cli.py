@@ -17,6 +17,7 @@ import typer
 
 from attncli import __version__
 from attncli.core import DTYPES, MODES, STEPS
+from attncli.engines import ENGINES
 from attncli.errors import AttncliError, ConfigError, OutputError
 from attncli.io.readers import INPUT_FORMATS
 
@@ -47,6 +48,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
 
 Mode = _choices("Mode", MODES)
 DType = _choices("DType", DTYPES)
+Engine = _choices("Engine", ENGINES)
 Format = _choices("Format", ("table", "json", "csv", "npy", "npz"))
 ExplainFormat = _choices("ExplainFormat", ("terminal", "markdown", "json"))
 InputFormat = _choices("InputFormat", INPUT_FORMATS)
@@ -115,7 +117,14 @@ Input = Annotated[
         show_default=False,
     ),
 ]
-ModeOpt = Annotated[Mode, _opt("Attention", "Attention variant (the book's chapter 3).")]
+ModeOpt = Annotated[
+    Mode | None,
+    _opt(
+        "Attention",
+        "Attention variant (the book's chapter 3) [default: simple, or what --weights implies].",
+        show_default=False,
+    ),
+]
 DOut = Annotated[
     int | None,
     _opt("Attention", "Projection width (default: d_in).", "--d-out", show_default=False),
@@ -140,12 +149,34 @@ Scale = Annotated[
 QkvBias = Annotated[
     bool, _opt("Attention", "Bias in the Q/K/V Linear layers (linear, multi-head).", "--qkv-bias")
 ]
-DTypeOpt = Annotated[DType, _opt("Attention", "Precision of the arithmetic.")]
+DTypeOpt = Annotated[
+    DType, _opt("Attention", "Precision of the arithmetic (float16/bfloat16: torch engine).")
+]
 Seed = Annotated[int, _opt("Weights", "torch.manual_seed the parameters are drawn after.")]
 Weights = Annotated[
     Path | None,
-    _opt("Weights", "Load parameters (.json or .npz) instead of seeding them.", "--weights"),
+    _opt(
+        "Weights",
+        "Load parameters, not seeded ones: .json, .npz, .pt/.pth (state dict), .safetensors.",
+        "--weights",
+    ),
 ]
+WeightsPrefix = Annotated[
+    str | None,
+    _opt(
+        "Weights",
+        "The attention module to take from a bigger state dict, e.g. trf_blocks.0.att.",
+        "--weights-prefix",
+        show_default=False,
+    ),
+]
+EngineOpt = Annotated[
+    Engine,
+    _opt(
+        "Engine", "numpy (fast start), torch, or auto: torch for large inputs or non-CPU devices."
+    ),
+]
+Device = Annotated[str, _opt("Engine", "auto, cpu, cuda, cuda:N or mps (torch engine).")]
 InputFormatOpt = Annotated[
     InputFormat | None,
     _opt("Input", "Override the input format sniffed from suffix/content.", show_default=False),
@@ -159,9 +190,19 @@ Debug = Annotated[bool, _opt(None, "Show the full traceback of unexpected errors
 
 
 def _attention(
-    input: str, input_format: InputFormat | None, weights: Path | None, **options: object
+    input: str,
+    input_format: InputFormat | None,
+    weights: Path | None,
+    weights_prefix: str | None,
+    engine: Engine,
+    device: str,
+    **options: object,
 ) -> AttentionResult:
-    """Load the embeddings (and weight file), then compute with the options as given."""
+    """Load the embeddings (and weight file), then compute with the options as given.
+
+    With a weight file, an unset ``mode`` is the one its keys imply and ``heads`` may come from its
+    metadata; multi-head weights without a known head count are an error, never a guess.
+    """
     from attncli.core import AttentionConfig
     from attncli.core import compute as run
     from attncli.core.params import parameters_from_named
@@ -170,14 +211,24 @@ def _attention(
     if input == "-" and sys.stdin.isatty():
         sys.stderr.write("attn: reading embeddings from standard input (end with Ctrl-D)…\n")
     emb = load_embeddings(input, input_format.value if input_format else None)
-    config = AttentionConfig(**{k: getattr(v, "value", v) for k, v in options.items()})
+    values = {k: getattr(v, "value", v) for k, v in options.items()}
+    run_options = {"engine": engine.value, "device": device}
     if weights is None:
-        return run(emb.values, emb.tokens, config)
+        values["mode"] = values["mode"] or "simple"
+        return run(emb.values, emb.tokens, AttentionConfig(**values), **run_options)
     from attncli.io.weights import load_weights
 
-    named = load_weights(weights)
-    parameters = parameters_from_named(named, config, emb.values.shape[1], str(weights))
-    result = run(emb.values, emb.tokens, config, parameters=parameters)
+    wf = load_weights(weights, weights_prefix)
+    values["mode"] = values["mode"] or wf.mode
+    if values["mode"] == "multi-head" and values["heads"] is None:
+        if wf.heads is None:
+            raise ConfigError(
+                f"{weights}: multi-head weights do not record the head count; pass --heads"
+            )
+        values["heads"] = wf.heads
+    config = AttentionConfig(**values)
+    parameters = parameters_from_named(wf.named, config, emb.values.shape[1], str(weights))
+    result = run(emb.values, emb.tokens, config, parameters=parameters, **run_options)
     return replace(result, weights_source=str(weights))
 
 
@@ -195,7 +246,7 @@ def _attention(
 )
 def compute(
     input: Input,
-    mode: ModeOpt = Mode.simple,
+    mode: ModeOpt = None,
     d_out: DOut = None,
     heads: Heads = None,
     causal: Causal = False,
@@ -205,6 +256,9 @@ def compute(
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
     weights: Weights = None,
+    weights_prefix: WeightsPrefix = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
     save_weights: Annotated[
         Path | None, _opt("Weights", "Write the parameters used (.json or .npz).", "--save-weights")
     ] = None,
@@ -247,6 +301,9 @@ def compute(
             input,
             input_format,
             weights,
+            weights_prefix,
+            engine,
+            device,
             mode=mode,
             d_out=d_out,
             heads=heads,
@@ -283,7 +340,7 @@ def explain(
             show_default=False,
         ),
     ] = None,
-    mode: ModeOpt = Mode.simple,
+    mode: ModeOpt = None,
     d_out: DOut = None,
     heads: Heads = None,
     causal: Causal = False,
@@ -293,6 +350,9 @@ def explain(
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
     weights: Weights = None,
+    weights_prefix: WeightsPrefix = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
     fmt: Annotated[
         ExplainFormat,
         _opt(
@@ -317,6 +377,9 @@ def explain(
             input,
             input_format,
             weights,
+            weights_prefix,
+            engine,
+            device,
             mode=mode,
             d_out=d_out,
             heads=heads,
@@ -370,13 +433,15 @@ def _write_text(text: str, output: Path | None) -> None:
         write_atomic(output, text.encode())
 
 
-def _save_weights(result, path: Path, inputs: list) -> None:
+def _save_weights(result: AttentionResult, path: Path, inputs: list) -> None:
     from attncli.io.weights import save_weights
 
     if result.parameters is None:
         raise OutputError("--save-weights: simple mode has no parameters to save")
     _check_not_input(path, inputs)
-    save_weights(path, result.parameters.named(linear=result.config.mode != "trainable"))
+    c = result.config
+    named = result.parameters.named(linear=c.mode != "trainable")
+    save_weights(path, named, {"mode": c.mode, "heads": str(c.heads)})
 
 
 def _emit(

@@ -159,7 +159,8 @@ def test_save_and_replay_weights(run, tmp_path):
             args = ["compute", "sample:cat", "--mode", mode, "--d-out", "4", "--format", "json"]
             first = run(*args, "--seed", "7", "--save-weights", weights)
             assert first.exit_code == 0, first.stderr
-            replay = run(*args, "--seed", "999", "--weights", weights)
+            heads = ["--heads", "2"] if mode == "multi-head" else []
+            replay = run(*args, "--seed", "999", "--weights", weights, *heads)
             assert replay.exit_code == 0, replay.stderr
             assert json.loads(first.stdout)["steps"] == json.loads(replay.stdout)["steps"]
     saved = json.loads((tmp_path / "w-multi-head.json").read_text())
@@ -283,9 +284,9 @@ def _weights_file(tmp_path, named):
     ],
 )
 def test_weight_file_errors(run, tmp_path, mode, named, message):
-    result = run(
-        "compute", "sample:journey", "--mode", mode, "--weights", _weights_file(tmp_path, named)
-    )
+    heads = ["--heads", "2"] if mode == "multi-head" else []
+    path = _weights_file(tmp_path, named)
+    result = run("compute", "sample:journey", "--mode", mode, "--weights", path, *heads)
     assert result.exit_code == 2, result.stdout
     assert message in result.stderr and result.stderr.count("\n") == 1
 

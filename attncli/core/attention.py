@@ -21,13 +21,16 @@ def compute(
     config: AttentionConfig | None = None,
     *,
     parameters: Parameters | None = None,
-    engine: str = "numpy",
+    engine: str = "auto",
+    device: str = "auto",
     **options: object,
 ) -> AttentionResult:
     """Self-attention over ``embeddings`` (n_tokens, d_in), keeping every intermediate step.
 
     ``config`` (or keyword ``options`` building one, e.g. ``mode="trainable", d_out=2``) picks the
     mode. Weighted modes use ``parameters`` when given, else the seeded ones torch would create.
+    ``engine`` (auto, numpy, torch) and ``device`` (auto, cpu, cuda, cuda:N, mps) pick where the
+    arithmetic runs; see :func:`attncli.engines.get_engine`.
 
     - simple: Q = K = V = X.
     - trainable / linear: Q = X·W_q (+ b_q), likewise K and V.
@@ -56,7 +59,7 @@ def compute(
     else:
         _check_parameters(parameters, config, d_in)
 
-    eng = get_engine(engine)
+    eng = get_engine(engine, device, config.dtype, n)
     with np.errstate(all="ignore"):  # overflow is reported below, once, as an InputError
         steps = _run(eng, x, config, parameters)
     arrays = {name: eng.to_numpy(a) for name, a in steps.items()}
@@ -64,9 +67,9 @@ def compute(
         if not np.isfinite(arrays[name]).all():
             raise InputError(
                 f"the {name} overflow {config.dtype} (embeddings too large in magnitude); "
-                "rescale them or use --dtype float64"
+                "rescale them or use a wider --dtype (float64)"
             )
-    return AttentionResult(names, config, arrays, parameters, eng.name)
+    return AttentionResult(names, config, arrays, parameters, eng.name, eng.device)
 
 
 def _run(

@@ -9,7 +9,7 @@ from typing import Literal, get_args
 from attncli.errors import ConfigError
 
 Mode = Literal["simple", "trainable", "linear", "multi-head"]
-DType = Literal["float32", "float64"]
+DType = Literal["float32", "float64", "float16", "bfloat16"]
 MODES: tuple[str, ...] = get_args(Mode)
 DTYPES: tuple[str, ...] = get_args(DType)
 SEED_MAX = 2**64 - 1
@@ -24,6 +24,7 @@ class AttentionConfig:
     - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``).
     - ``qkv_bias``: give the query/key/value Linear layers a bias (``linear``, ``multi-head``).
     - ``seed``: the ``torch.manual_seed`` the parameters are drawn after; also seeds dropout.
+    - ``dtype``: float16 and bfloat16 need the torch engine.
     """
 
     mode: Mode = "simple"

@@ -70,6 +70,7 @@ class AttentionResult:
     steps: dict[str, np.ndarray]
     parameters: Parameters | None = None
     engine: str = "numpy"
+    device: str = "cpu"
     query: int | None = field(default=None)
     weights_source: str | None = None  # the weight file the parameters came from, if any
 
@@ -103,6 +104,7 @@ class AttentionResult:
             "weights": self.weights_source,
             "dtype": c.dtype,
             "engine": self.engine,
+            "device": self.device,
         }
 
     def for_query(self, index: int) -> AttentionResult:

@@ -1,39 +1,132 @@
-"""Weight files: named parameter matrices in JSON (``{name: nested lists}``) or NPZ."""
+"""Weight files: named parameter arrays in JSON, NPZ, torch ``.pt``/``.pth`` or ``.safetensors``.
+
+Three layouts are recognised and renamed to the book's names (``W_query.weight`` ...):
+
+- the book's classes: ``W_query``/``W_key``/``W_value`` (bare matrices, d_in × d_out) or their
+  ``.weight``/``.bias`` (nn.Linear), and ``out_proj.weight``/``.bias``;
+- ``torch.nn.MultiheadAttention``: ``in_proj_weight``/``in_proj_bias`` (Q, K, V stacked) or
+  ``q_proj_weight``/``k_proj_weight``/``v_proj_weight``, and ``out_proj.*``;
+- Hugging Face style ``q_proj``/``k_proj``/``v_proj`` Linear layers and ``out_proj``.
+
+A state dict of a bigger model holds one of these under a prefix (``trf_blocks.0.att.``); a single
+candidate prefix is used on its own, several need ``--weights-prefix``. ``.pt`` files are loaded
+with ``torch.load(weights_only=True)``, which refuses pickled code; NPZ is read without pickle.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import pickle
+import struct
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from attncli.errors import InputError, OutputError
+from attncli.errors import ConfigError, InputError, OutputError
 from attncli.io.atomic import write_atomic
 from attncli.io.readers import read_bytes
 
-WEIGHT_SUFFIXES = (".json", ".npz")
+WEIGHT_SUFFIXES = (".json", ".npz", ".pt", ".pth", ".safetensors")
+ROLES = {"query": "q", "key": "k", "value": "v"}
+# Keys that end a recognised attention module, used to find the prefix it lives under.
+ANCHORS = ("W_query", "W_query.weight", "in_proj_weight", "q_proj_weight", "q_proj.weight")
+IGNORED = frozenset({"mask"})  # the book's causal-mask buffer rides along in its state dicts
 
 
-def load_weights(path: Path) -> dict[str, np.ndarray]:
-    """The named arrays in a ``.json`` or ``.npz`` weight file (NPZ is read without pickle)."""
+@dataclass(frozen=True)
+class WeightFile:
+    """Arrays under the book's names, plus what the file says about how to use them."""
+
+    named: dict[str, np.ndarray]
+    layout: str
+    prefix: str = ""
+    heads: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        """The mode these parameters imply: multi-head with an output projection, trainable for
+        bare matrices, linear for nn.Linear layers."""
+        if "out_proj.weight" in self.named:
+            return "multi-head"
+        return "trainable" if "W_query" in self.named else "linear"
+
+
+def load_weights(path: Path, prefix: str | None = None) -> WeightFile:
+    """Read ``path`` and rename its attention parameters to the book's names."""
+    raw, metadata = _read_arrays(path)
+    chosen = _choose_prefix(raw, prefix, path)
+    subset = {k[len(chosen) :]: v for k, v in raw.items() if k.startswith(chosen)}
+    named, layout = _to_book_names(subset, path)
+    heads = metadata.get("heads")
+    return WeightFile(named, layout, chosen, int(heads) if heads else None, metadata)
+
+
+def save_weights(
+    path: Path, named: dict[str, np.ndarray], metadata: dict[str, str] | None = None
+) -> None:
+    """Write ``named`` so that :func:`load_weights` gives the very same values back.
+
+    JSON stores exact doubles of the float32 values (a float64 replay sees the same numbers);
+    safetensors also keeps ``metadata`` (mode, heads).
+    """
+    suffix = path.suffix.lower()
+    arrays = {k: np.ascontiguousarray(v) for k, v in named.items()}
+    if suffix == ".npz":
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        data = buf.getvalue()
+    elif suffix == ".json":
+        doc = {k: np.asarray(v, np.float64).tolist() for k, v in arrays.items()}
+        data = (json.dumps(doc, indent=1) + "\n").encode()
+    elif suffix == ".safetensors":
+        from safetensors.numpy import save
+
+        data = save(arrays, metadata=metadata)
+    elif suffix in (".pt", ".pth"):
+        torch = _import_torch(path, "writing")
+        buf = io.BytesIO()
+        torch.save({k: torch.from_numpy(v.copy()) for k, v in arrays.items()}, buf)
+        data = buf.getvalue()
+    else:
+        raise OutputError(f"{path}: weight files must be {', '.join(WEIGHT_SUFFIXES)}")
+    write_atomic(path, data)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     suffix = path.suffix.lower()
     if suffix not in WEIGHT_SUFFIXES:
-        raise InputError(
-            f"{path}: weight files must be .json or .npz, got {suffix or 'no suffix'!r}"
-        )
+        got = suffix or "no suffix"
+        raise InputError(f"{path}: weight files must be {', '.join(WEIGHT_SUFFIXES)}, got {got!r}")
     data = read_bytes(path)
     if suffix == ".npz":
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                return {key: npz[key] for key in npz.files}
-        except ValueError as e:
-            if "allow_pickle" in str(e):
-                raise InputError(f"{path}: holds Python objects; refusing to unpickle") from None
-            raise InputError(f"{path}: not a valid .npz file ({e})") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise InputError(f"{path}: not a valid .npz file ({e})") from None
+        return _read_npz(data, path), {}
+    if suffix == ".json":
+        return _read_json(data, path), {}
+    if suffix == ".safetensors":
+        return _read_safetensors(data, path)
+    return _read_torch(data, path), {}
+
+
+def _read_npz(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise InputError(f"{path}: holds Python objects; refusing to unpickle") from None
+        raise InputError(f"{path}: not a valid .npz file ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise InputError(f"{path}: not a valid .npz file ({e})") from None
+
+
+def _read_json(data: bytes, path: Path) -> dict[str, np.ndarray]:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -49,20 +142,122 @@ def load_weights(path: Path) -> dict[str, np.ndarray]:
     return named
 
 
-def save_weights(path: Path, named: dict[str, np.ndarray]) -> None:
-    """Write ``named`` so that ``load_weights`` gives the same float32 values back."""
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        buf = io.BytesIO()
-        np.savez(buf, **named)
-        write_atomic(path, buf.getvalue())
-    elif suffix == ".json":
-        # Exact doubles of the float32 values: a float64 replay then sees the very same numbers.
-        text = json.dumps(
-            {k: np.asarray(v, np.float64).tolist() for k, v in named.items()}, indent=1
+def _read_safetensors(data: bytes, path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    try:
+        (size,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + size])
+        metadata = header.get("__metadata__") or {}
+        if any(v.get("dtype") == "BF16" for k, v in header.items() if k != "__metadata__"):
+            _import_torch(path, "reading bfloat16 tensors from")
+            from safetensors.torch import load
+
+            return {k: t.float().numpy() for k, t in load(data).items()}, metadata
+        from safetensors.numpy import load
+
+        return load(data), metadata
+    except InputError:
+        raise
+    except Exception as e:  # the safetensors parser raises its own error types
+        raise InputError(
+            f"{path}: not a valid .safetensors file ({type(e).__name__}: {e})"
+        ) from None
+
+
+def _read_torch(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    torch = _import_torch(path, "reading")
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
+        raise InputError(
+            f"{path}: refused by weights-only loading, it holds more than tensors ({first}); "
+            "save a state_dict() instead"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise InputError(f"{path}: not a valid torch file ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict):
+        raise InputError(
+            f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}"
         )
-        write_atomic(path, (text + "\n").encode())
+    return _flatten(obj, torch)
+
+
+def _flatten(obj: dict, torch, prefix: str = "") -> dict[str, np.ndarray]:
+    """Tensors of a (possibly nested) checkpoint dict under dotted names; other values dropped."""
+    out: dict[str, np.ndarray] = {}
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, torch, f"{prefix}{key}."))
+        elif isinstance(value, torch.Tensor) and value.is_floating_point():
+            out[f"{prefix}{key}"] = value.detach().float().numpy()
+    return out
+
+
+def _import_torch(path: Path, doing: str):
+    try:
+        import torch
+    except ImportError:
+        raise InputError(
+            f'{path}: {doing} this file needs torch: pip install "attncli[torch]"'
+        ) from None
+    return torch
+
+
+# ---- layouts -----------------------------------------------------------------------------------
+
+
+def _choose_prefix(raw: dict[str, np.ndarray], prefix: str | None, path: Path) -> str:
+    candidates = sorted(
+        {
+            key[: -len(a)]
+            for key in raw
+            for a in ANCHORS
+            if key.endswith(a) and (key == a or key[: -len(a)].endswith("."))
+        }
+    )
+    if prefix is not None:
+        if not any(key.startswith(prefix) for key in raw):
+            found = ", ".join(repr(c) for c in candidates) or "none"
+            raise InputError(
+                f"{path}: no keys start with --weights-prefix {prefix!r} (candidates: {found})"
+            )
+        return prefix
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        keys = ", ".join(sorted(raw)[:8]) + (", …" if len(raw) > 8 else "")
+        raise InputError(f"{path}: no attention weights found (keys: {keys or 'none'})")
+    shown = ", ".join(repr(c) for c in candidates[:10]) + (", …" if len(candidates) > 10 else "")
+    raise ConfigError(
+        f"{path}: several attention modules; pick one with --weights-prefix ({shown})"
+    )
+
+
+def _to_book_names(subset: dict[str, np.ndarray], path: Path) -> tuple[dict[str, np.ndarray], str]:
+    """Rename one module's keys to ``W_query.weight`` etc.; the layout's name comes with them."""
+    keys = set(subset) - IGNORED
+    if {"bias_k", "bias_v"} & keys:
+        raise InputError(f"{path}: MultiheadAttention with add_bias_kv=True is not supported")
+    named: dict[str, np.ndarray] = {}
+    if "in_proj_weight" in keys or "q_proj_weight" in keys:
+        layout = "torch.nn.MultiheadAttention"
+        if "in_proj_weight" in keys:
+            for role, chunk in zip(ROLES, np.split(subset.pop("in_proj_weight"), 3), strict=True):
+                named[f"W_{role}.weight"] = chunk
+        for role, letter in ROLES.items():
+            if f"{letter}_proj_weight" in subset:
+                named[f"W_{role}.weight"] = subset.pop(f"{letter}_proj_weight")
+        if "in_proj_bias" in subset:
+            for role, chunk in zip(ROLES, np.split(subset.pop("in_proj_bias"), 3), strict=True):
+                named[f"W_{role}.bias"] = chunk
+    elif "q_proj.weight" in keys:
+        layout = "q_proj/k_proj/v_proj Linear layers"
+        for role, letter in ROLES.items():
+            for part in ("weight", "bias"):
+                if f"{letter}_proj.{part}" in subset:
+                    named[f"W_{role}.{part}"] = subset.pop(f"{letter}_proj.{part}")
     else:
-        raise OutputError(
-            f"{path}: weight files must be .json or .npz, got {suffix or 'no suffix'!r}"
-        )
+        layout = "book (W_query, W_key, W_value)"
+    for key in set(subset) - IGNORED:
+        named.setdefault(key, subset[key])
+    return named, layout

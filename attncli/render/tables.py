@@ -67,7 +67,7 @@ def summary_line(result: AttentionResult) -> Text:
         parts.append(f"dropout {c.dropout}")
     if c.mode != "simple":
         parts.append(f"seed {c.seed}")
-    parts += [c.dtype, f"engine {result.engine}"]
+    parts += [c.dtype, f"engine {result.engine} on {result.device}"]
     return Text("attncli · " + " · ".join(parts), style="bold")
 
 

@@ -1,0 +1,111 @@
+"""The torch engine: the same operations on a torch device (CPU, CUDA or MPS), imported lazily."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from attncli.errors import ConfigError
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` (CUDA, then MPS, then CPU), or a device checked to exist."""
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ConfigError(
+            f"--device {spec!r}: not a device (use auto, cpu, cuda, cuda:N or mps)"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"torch {torch.__version__}" + (
+                "" if torch.version.cuda else ", built without CUDA"
+            )
+            raise ConfigError(f"--device {spec}: CUDA is not available ({build}; no GPU found)")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ConfigError(
+                f"--device {spec}: only {count} CUDA device(s) found (cuda:0…cuda:{count - 1})"
+            )
+    elif device.type == "mps" and not _mps_available():
+        raise ConfigError(f"--device {spec}: MPS is not available on this machine")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {spec!r}: unsupported device type {device.type!r}")
+    return device
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+class TorchEngine:
+    name = "torch"
+
+    def __init__(self, device: str = "auto") -> None:
+        self._device = resolve_device(device)
+        self.device = str(self._device)
+
+    def check_dtype(self, dtype: str) -> None:
+        if dtype == "float64" and self._device.type == "mps":
+            raise ConfigError("--dtype float64 is not supported on mps; use float32 or float16")
+
+    def asarray(self, a: np.ndarray, dtype: str) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a)).to(device=self._device, dtype=_DTYPES[dtype])
+
+    def to_numpy(self, a: torch.Tensor) -> np.ndarray:
+        """float32/float64 as they are; half types widen to float32 (numpy has no bfloat16)."""
+        if a.dtype in (torch.float16, torch.bfloat16):
+            a = a.float()
+        return a.detach().cpu().numpy()
+
+    def affine(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        y = x @ weight
+        return y if bias is None else y + bias
+
+    def split_heads(self, x: torch.Tensor, heads: int) -> torch.Tensor:
+        n, d = x.shape
+        return x.view(n, heads, d // heads).transpose(0, 1)
+
+    def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
+        heads, n, d = x.shape
+        return x.transpose(0, 1).reshape(n, heads * d)
+
+    def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return q @ k.transpose(-2, -1)
+
+    def scale(self, s: torch.Tensor, factor: float) -> torch.Tensor:
+        return s * factor
+
+    def causal_mask(self, s: torch.Tensor) -> torch.Tensor:
+        n = s.shape[-1]
+        future = torch.ones(n, n, dtype=torch.bool, device=s.device).triu(1)
+        return s.masked_fill(future, float("-inf"))
+
+    def softmax(self, s: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(s, dim=-1)
+
+    def dropout(self, w: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+        if p >= 1.0:
+            return torch.zeros_like(w)
+        gen = torch.Generator(device=w.device).manual_seed(seed & 0xFFFFFFFFFFFFFFF)
+        keep = torch.rand(w.shape, generator=gen, device=w.device) >= p
+        return torch.where(keep, w / (1.0 - p), torch.zeros_like(w))
+
+    def matmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a @ b
