@@ -512,6 +512,44 @@ def samples(debug: Debug = False) -> None:
             )
 
 
+@app.command(epilog="[bold]Example[/bold]\n\n  attn info")
+def info(debug: Debug = False) -> None:
+    """Versions, and the engines and devices this machine offers (imports torch if installed)."""
+    with _errors(debug):
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        from attncli.engines import AUTO_TORCH_TOKENS, torch_installed
+
+        def ver(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
+
+        lines = [f"attncli {__version__}", f"python {platform.python_version()}"]
+        lines += [f"{name} {ver(name)}" for name in ("numpy", "typer", "rich", "safetensors")]
+        engines = ["numpy on cpu (float32, float64)"]
+        if torch_installed():
+            import torch
+
+            cuda = torch.version.cuda or "none"
+            lines.append(f"torch {torch.__version__} (CUDA build: {cuda})")
+            devices = ["cpu"]
+            for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+                devices.append(f"cuda:{i} {torch.cuda.get_device_name(i)}")
+            mps = getattr(torch.backends, "mps", None)
+            if mps is not None and mps.is_available():
+                devices.append("mps")
+            engines.append(f"torch on {', '.join(devices)} (float32, float64, float16, bfloat16)")
+            auto = f"numpy below {AUTO_TORCH_TOKENS} tokens, torch from there (on a GPU if any)"
+        else:
+            lines.append('torch not installed (pip install "attncli[torch]")')
+            auto = "numpy (torch is not installed)"
+        lines += [f"engines: {'; '.join(engines)}", f"--engine auto: {auto}"]
+        typer.echo("\n".join(lines))
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="attn")

@@ -127,6 +127,7 @@ BAD_INPUTS = [
         "'tokens' must be a list of strings",
     ),
     ("broken.json", "[[1, 2]", "invalid JSON at line 1"),
+    ("garbage.npy", b"hello", "not a valid .npy file (no NPY header)"),
     (
         "truncated.npy",
         b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (3, 3), }",

@@ -102,6 +102,8 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _parse_npy(data: bytes, name: str) -> np.ndarray:
+    if not data.startswith(_NPY_MAGIC):
+        raise InputError(f"{name}: not a valid .npy file (no NPY header)")
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as e:

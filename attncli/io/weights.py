@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -115,6 +116,8 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 
 
 def _read_npz(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    if not data.startswith(b"PK\x03\x04"):
+        raise InputError(f"{path}: not a valid .npz file (not a zip archive)")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
@@ -164,14 +167,17 @@ def _read_safetensors(data: bytes, path: Path) -> tuple[dict[str, np.ndarray], d
 
 
 def _read_torch(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    # torch.save writes a zip archive; the legacy format is a bare pickle (protocol byte 0x80).
+    if not (data.startswith(b"PK\x03\x04") or data.startswith(b"\x80")):
+        raise InputError(f"{path}: not a valid torch file (neither a zip archive nor a pickle)")
     torch = _import_torch(path, "reading")
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        what = f"it pickles {found.group(1)}" if found else "it holds more than tensors"
         raise InputError(
-            f"{path}: refused by weights-only loading, it holds more than tensors ({first}); "
-            "save a state_dict() instead"
+            f"{path}: refused by weights-only loading ({what}); save a state_dict() instead"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
         raise InputError(f"{path}: not a valid torch file ({type(e).__name__}: {e})") from None

@@ -65,7 +65,9 @@ def summary_line(result: AttentionResult) -> Text:
         parts.append("causal")
     if c.dropout:
         parts.append(f"dropout {c.dropout}")
-    if c.mode != "simple":
+    if result.weights_source is not None:
+        parts.append(f"weights from {result.weights_source}")
+    elif c.mode != "simple":
         parts.append(f"seed {c.seed}")
     parts += [c.dtype, f"engine {result.engine} on {result.device}"]
     return Text("attncli · " + " · ".join(parts), style="bold")
