@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated
@@ -22,6 +22,7 @@ from attncli.errors import AttncliError, ConfigError, OutputError
 from attncli.io.readers import INPUT_FORMATS
 
 if TYPE_CHECKING:
+    from attncli.core.config import AttentionConfig
     from attncli.core.result import AttentionResult
 
 app = typer.Typer(
@@ -196,6 +197,8 @@ def _attention(
     weights_prefix: str | None,
     engine: Engine,
     device: str,
+    context_only: bool = False,
+    quiet: bool = True,
     **options: object,
 ) -> AttentionResult:
     """Load the embeddings (and weight file), then compute with the options as given.
@@ -212,24 +215,47 @@ def _attention(
         sys.stderr.write("attn: reading embeddings from standard input (end with Ctrl-D)…\n")
     emb = load_embeddings(input, input_format.value if input_format else None)
     values = {k: getattr(v, "value", v) for k, v in options.items()}
-    run_options = {"engine": engine.value, "device": device}
+    parameters = wf = None
     if weights is None:
         values["mode"] = values["mode"] or "simple"
-        return run(emb.values, emb.tokens, AttentionConfig(**values), **run_options)
-    from attncli.io.weights import load_weights
+    else:
+        from attncli.io.weights import load_weights
 
-    wf = load_weights(weights, weights_prefix)
-    values["mode"] = values["mode"] or wf.mode
-    if values["mode"] == "multi-head" and values["heads"] is None:
-        if wf.heads is None:
-            raise ConfigError(
-                f"{weights}: multi-head weights do not record the head count; pass --heads"
-            )
-        values["heads"] = wf.heads
+        wf = load_weights(weights, weights_prefix)
+        values["mode"] = values["mode"] or wf.mode
+        if values["mode"] == "multi-head" and values["heads"] is None:
+            if wf.heads is None:
+                raise ConfigError(
+                    f"{weights}: multi-head weights do not record the head count; pass --heads"
+                )
+            values["heads"] = wf.heads
     config = AttentionConfig(**values)
-    parameters = parameters_from_named(wf.named, config, emb.values.shape[1], str(weights))
-    result = run(emb.values, emb.tokens, config, parameters=parameters, **run_options)
-    return replace(result, weights_source=str(weights))
+    if wf is not None:
+        parameters = parameters_from_named(wf.named, config, emb.values.shape[1], str(weights))
+        config = replace(config, d_out=parameters.query.weight.shape[1])
+    with _progress(emb.values.shape, config, context_only and not quiet) as progress:
+        result = run(
+            emb.values, emb.tokens, config, parameters=parameters, engine=engine.value,
+            device=device, context_only=context_only, progress=progress,
+        )  # fmt: skip
+    return result if weights is None else replace(result, weights_source=str(weights))
+
+
+# Show a progress bar for work of at least this many multiply-adds (about a second here).
+PROGRESS_WORK = 2e10
+
+
+def _progress(shape: tuple[int, int], config: AttentionConfig, wanted: bool):
+    """A progress callback for long blockwise work on a terminal, else a context yielding None."""
+    if not (wanted and sys.stderr.isatty()):
+        return nullcontext(None)
+    n, d_in = shape
+    resolved = config.resolved(d_in)
+    if 2.0 * n * n * resolved.head_dim * resolved.heads < PROGRESS_WORK:
+        return nullcontext(None)
+    from attncli.render.progress import progress_bar
+
+    return progress_bar(n * resolved.heads, "attention")
 
 
 @app.command(
@@ -291,12 +317,14 @@ def compute(
     ] = False,
     output: Output = None,
     input_format: InputFormatOpt = None,
+    quiet: Annotated[bool, _opt("Output", "No progress bar on stderr.", "--quiet", "-q")] = False,
     debug: Debug = False,
 ) -> None:
     """Compute self-attention on embeddings and show every intermediate matrix."""
     with _errors(debug):
-        from attncli.core.result import find_query
+        from attncli.core.result import CONTEXT_STEPS, find_query, parse_steps
 
+        wanted = parse_steps(show) or (["context"] if fmt in (Format.csv, Format.npy) else None)
         result = _attention(
             input,
             input_format,
@@ -304,6 +332,8 @@ def compute(
             weights_prefix,
             engine,
             device,
+            context_only=wanted is not None and set(wanted) <= CONTEXT_STEPS,
+            quiet=quiet,
             mode=mode,
             d_out=d_out,
             heads=heads,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -23,6 +23,8 @@ def compute(
     parameters: Parameters | None = None,
     engine: str = "auto",
     device: str = "auto",
+    context_only: bool = False,
+    progress: Callable[[int], None] | None = None,
     **options: object,
 ) -> AttentionResult:
     """Self-attention over ``embeddings`` (n_tokens, d_in), keeping every intermediate step.
@@ -39,6 +41,11 @@ def compute(
 
     scores = Q·Kᵀ; scaled by 1/√d_k when ``scale``; future keys masked when ``causal``;
     weights = softmax (then dropout); context = weights·V.
+
+    ``context_only`` skips the (…, n, n) steps: the engine's blockwise path computes the context
+    in bounded memory (not with dropout, which needs the weights). Otherwise the memory the n×n
+    steps need is checked first, and a ConfigError suggests the context-only path when it is
+    more than the device has. ``progress`` is called with query rows done (blockwise path).
     """
     if config is None:
         config = AttentionConfig(**options)  # type: ignore[arg-type]
@@ -60,11 +67,14 @@ def compute(
         _check_parameters(parameters, config, d_in)
 
     eng = get_engine(engine, device, config.dtype, n)
+    blockwise = context_only and config.dropout == 0
+    if not blockwise:
+        _check_memory(eng, config, n)
     with np.errstate(all="ignore"):  # overflow is reported below, once, as an InputError
-        steps = _run(eng, x, config, parameters)
+        steps = _run(eng, x, config, parameters, blockwise, progress)
     arrays = {name: eng.to_numpy(a) for name, a in steps.items()}
     for name in ("scores", "weights", "context"):
-        if not np.isfinite(arrays[name]).all():
+        if name in arrays and not np.isfinite(arrays[name]).all():
             raise InputError(
                 f"the {name} overflow {config.dtype} (embeddings too large in magnitude); "
                 "rescale them or use a wider --dtype (float64)"
@@ -73,9 +83,15 @@ def compute(
 
 
 def _run(
-    eng: Engine, x: np.ndarray, config: AttentionConfig, parameters: Parameters | None
+    eng: Engine,
+    x: np.ndarray,
+    config: AttentionConfig,
+    parameters: Parameters | None,
+    blockwise: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, object]:
-    """The pipeline of named steps, in the engine's arrays."""
+    """The pipeline of named steps, in the engine's arrays; ``blockwise`` skips the (…, n, n)
+    steps and lets the engine compute the context directly."""
     dtype = config.dtype
     xs = eng.asarray(x, dtype)
     steps: dict[str, object] = {"inputs": xs}
@@ -91,6 +107,10 @@ def _run(
     multi = config.mode == "multi-head"
     if multi:
         q, k, v = (eng.split_heads(a, config.heads) for a in (q, k, v))
+    if blockwise:
+        factor = 1.0 / math.sqrt(config.head_dim) if config.scale else 1.0
+        z = eng.context(q, k, v, factor, config.causal, progress)
+        return _finish(eng, steps, z, config, parameters)
     s = eng.scores(q, k)
     steps["scores"] = s
     if config.scale:
@@ -104,14 +124,44 @@ def _run(
         steps["weights_before_dropout"] = w
         w = eng.dropout(w, config.dropout, config.seed)
     steps["weights"] = w
-    z = eng.matmul(w, v)
-    if multi:
+    return _finish(eng, steps, eng.matmul(w, v), config, parameters)
+
+
+def _finish(
+    eng: Engine, steps: dict[str, object], z: object, config: AttentionConfig,
+    parameters: Parameters | None,
+) -> dict[str, object]:  # fmt: skip
+    """The context step: per-head outputs concatenated and projected in multi-head mode."""
+    if config.mode == "multi-head":
         z = eng.merge_heads(z)
         steps["head_context"] = z
         assert parameters is not None and parameters.out is not None
-        z = eng.affine(z, *_arrays(eng, parameters.out, dtype))
+        z = eng.affine(z, *_arrays(eng, parameters.out, config.dtype))
     steps["context"] = z
     return steps
+
+
+def _check_memory(eng: Engine, config: AttentionConfig, n: int) -> None:
+    """Refuse, before allocating, full-path (…, n, n) steps that cannot fit the device."""
+    itemsize = 2 if config.dtype in ("float16", "bfloat16") else np.dtype(config.dtype).itemsize
+    # kept: scores, weights (+ scaled, masked, pre-dropout) and one working copy
+    copies = 3 + bool(config.scale) + bool(config.causal) + bool(config.dropout)
+    need = copies * config.heads * n * n * itemsize
+    available = eng.available_bytes()
+    if need > available:
+        raise ConfigError(
+            f"{n} tokens need about {_size(need)} for the {n}×{n} matrices"
+            f"{f' of {config.heads} heads' if config.heads > 1 else ''}, more than the "
+            f"{_size(available)} available on {eng.device}; ask for the context alone "
+            "(--show context, or --format npy/csv) to use the bounded-memory blockwise path"
+        )
+
+
+def _size(n_bytes: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes:.0f} bytes"
 
 
 def _arrays(eng: Engine, proj: Projection, dtype: str) -> tuple[object, object | None]:

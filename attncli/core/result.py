@@ -33,6 +33,22 @@ KEY_COLUMNS = frozenset(
 
 
 STEP_ALIASES = {"scaled": "scaled_scores", "masked": "masked_scores"}
+# Steps the blockwise, context-only path produces (no (…, n, n) matrix among them).
+CONTEXT_STEPS = frozenset({"inputs", "queries", "keys", "values", "head_context", "context"})
+
+
+def parse_steps(spec: str | None) -> list[str] | None:
+    """Step names from a ``--show`` value; None for no value or "all"."""
+    if spec is None or spec.strip() == "all":
+        return None
+    names = []
+    for raw in spec.split(","):
+        name = STEP_ALIASES.get(raw.strip(), raw.strip())
+        if name not in STEPS:
+            known = ", ".join([*STEPS, "all"])
+            raise ConfigError(f"--show: unknown step {raw.strip()!r}; choose from {known}")
+        names.append(name)
+    return names
 
 
 def find_query(tokens: tuple[str, ...], spec: str) -> int:
@@ -117,22 +133,16 @@ class AttentionResult:
 
     def select_steps(self, spec: str | None, default: tuple[str, ...]) -> list[str]:
         """The steps named in ``spec`` ("weights,context", "all", aliases allowed), checked."""
-        if spec is None:
-            return [s for s in self.steps if s in default]
-        if spec.strip() == "all":
-            return list(self.steps)
-        chosen = []
-        for raw in spec.split(","):
-            name = STEP_ALIASES.get(raw.strip(), raw.strip())
-            if name not in STEPS:
-                known = ", ".join([*STEPS, "all"])
-                raise ConfigError(f"--show: unknown step {raw.strip()!r}; choose from {known}")
+        names = parse_steps(spec)
+        if names is None:
+            wanted = default if spec is None else tuple(STEPS)
+            return [s for s in self.steps if s in wanted]
+        for name in names:
             if name not in self.steps:
                 raise ConfigError(
                     f"--show: step {name!r} does not exist in this run ({_why(name)})"
                 )
-            chosen.append(name)
-        return chosen
+        return names
 
     def column_labels(self, step: str) -> tuple[str, ...]:
         """Labels of the columns of ``step``: key tokens, or feature names d0, d1, ..."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -15,6 +16,10 @@ class Engine(Protocol):
 
     name: str
     device: str
+
+    def available_bytes(self) -> int:
+        """Memory the device can still give, to refuse work that cannot fit before allocating."""
+        ...
 
     def asarray(self, a: np.ndarray, dtype: str) -> Array: ...
 
@@ -51,3 +56,11 @@ class Engine(Protocol):
         ...
 
     def matmul(self, a: Array, b: Array) -> Array: ...
+
+    def context(
+        self, q: Array, k: Array, v: Array, scale: float, causal: bool,
+        progress: Callable[[int], None] | None = None,
+    ) -> Array:  # fmt: skip
+        """softmax(scale·q·kᵀ, causal) · v without keeping the (…, n, n) matrices; ``progress``
+        is called with the number of query rows done."""
+        ...

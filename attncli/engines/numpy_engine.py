@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from attncli.engines.blockwise import Progress, attention_context
+from attncli.engines.memory import host_available_bytes
+
 
 class NumpyEngine:
     name = "numpy"
     device = "cpu"
+
+    def available_bytes(self) -> int:
+        return host_available_bytes()
 
     def asarray(self, a: np.ndarray, dtype: str) -> np.ndarray:
         return np.asarray(a, dtype=dtype)
@@ -50,3 +56,9 @@ class NumpyEngine:
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a @ b
+
+    def context(
+        self, q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool,
+        progress: Progress | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        return attention_context(q, k, v, scale, causal, progress)

@@ -1,0 +1,94 @@
+"""Context-only attention in numpy without the n×n matrix: blockwise online softmax.
+
+Query rows are processed in blocks on a thread pool (numpy's BLAS calls and ufuncs release the
+GIL); within a block, keys stream in blocks while a running max ``m``, running sum ``total`` and
+accumulator ``acc`` are rescaled as in flash attention. The working set per thread is one
+``rows × key_block`` score tile, so memory stays bounded whatever the number of tokens; when all
+keys fit the tile budget the loop runs once and this is a plain row-block softmax.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+TILE_BYTES = 16 << 20  # score tile per thread: 16 MiB
+MAX_ROWS = 512  # query rows per block (fewer when the tile budget asks)
+MIN_ROWS = 32
+
+Progress = Callable[[int], None]  # called with the number of query rows just finished
+
+
+def _plan(n_keys: int, itemsize: int) -> tuple[int, int]:
+    """Rows per query block and keys per key block for a tile of at most TILE_BYTES."""
+    rows = int(np.clip(TILE_BYTES // (itemsize * max(n_keys, 1)), MIN_ROWS, MAX_ROWS))
+    key_block = max(1, TILE_BYTES // (itemsize * rows))
+    return rows, key_block
+
+
+def attention_context(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    scale: float,
+    causal: bool,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """softmax(scale · q·kᵀ [+ causal mask]) · v for (n, d) or (heads, n, d) arrays."""
+    if q.ndim == 3:
+        return np.stack(
+            [attention_context(*qkv, scale, causal, progress) for qkv in zip(q, k, v, strict=True)]
+        )
+    n = q.shape[0]
+    out = np.empty((n, v.shape[1]), dtype=np.result_type(q, v))
+    rows, key_block = _plan(k.shape[0], q.dtype.itemsize)
+    qs = q * q.dtype.type(scale)  # scaling q once is cheaper than scaling every score
+
+    def block(r0: int) -> None:
+        r1 = min(n, r0 + rows)
+        _rows(qs[r0:r1], k, v, r0, causal, key_block, out[r0:r1])
+        if progress is not None:
+            progress(r1 - r0)
+
+    workers = min(os.cpu_count() or 1, max(1, n // rows))
+    starts = range(0, n, rows)
+    if workers == 1:
+        for r0 in starts:
+            block(r0)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(block, starts))
+    return out
+
+
+def _rows(
+    qb: np.ndarray, k: np.ndarray, v: np.ndarray, r0: int, causal: bool, key_block: int,
+    out: np.ndarray,
+) -> None:  # fmt: skip
+    """Rows r0 … r0+len(qb) of the context, keys streamed in blocks of ``key_block``."""
+    b = qb.shape[0]
+    end = r0 + b if causal else k.shape[0]  # causal rows never look past their own position
+    m = np.full(b, -np.inf, dtype=qb.dtype)
+    acc = None
+    for c0 in range(0, end, key_block):
+        c1 = min(end, c0 + key_block)
+        s = qb @ k[c0:c1].T
+        if causal and c1 - 1 > r0:
+            rows = np.arange(r0, r0 + b)[:, None]
+            s[np.arange(c0, c1)[None, :] > rows] = -np.inf
+        new_m = np.maximum(m, s.max(axis=1))
+        np.subtract(s, new_m[:, None], out=s)
+        np.exp(s, out=s)
+        if acc is None:
+            total = s.sum(axis=1)
+            acc = s @ v[c0:c1]
+        else:
+            alpha = np.exp(m - new_m)
+            total = total * alpha + s.sum(axis=1)
+            acc *= alpha[:, None]
+            acc += s @ v[c0:c1]
+        m = new_m
+    np.divide(acc, total[:, None], out=out)
