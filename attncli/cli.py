@@ -549,7 +549,7 @@ def info(debug: Debug = False) -> None:
         import platform
         from importlib.metadata import PackageNotFoundError, version
 
-        from attncli.engines import AUTO_TORCH_TOKENS, torch_installed
+        from attncli.engines import GPU_TORCH_TOKENS, torch_installed
 
         def ver(name: str) -> str:
             try:
@@ -572,7 +572,7 @@ def info(debug: Debug = False) -> None:
             if mps is not None and mps.is_available():
                 devices.append("mps")
             engines.append(f"torch on {', '.join(devices)} (float32, float64, float16, bfloat16)")
-            auto = f"numpy below {AUTO_TORCH_TOKENS} tokens, torch from there (on a GPU if any)"
+            auto = f"numpy on the CPU; torch on a GPU from {GPU_TORCH_TOKENS} tokens"
         else:
             lines.append('torch not installed (pip install "attncli[torch]")')
             auto = "numpy (torch is not installed)"

@@ -72,9 +72,14 @@ def test_auto_engine_choice(monkeypatch):
     assert compute(small).engine == "numpy"
     assert compute(small, dtype="bfloat16").engine == "torch"
     assert compute(small, engine="torch", device="cpu").device == "cpu"
-    monkeypatch.setattr(engines, "AUTO_TORCH_TOKENS", 4)
+    big = np.ones((5000, 2))
+    monkeypatch.setattr(engines, "gpu_present", lambda: False)
+    assert compute(big, context_only=True).engine == "numpy"  # the CPU: numpy, whatever the size
+    monkeypatch.setattr(engines, "gpu_present", lambda: True)
+    monkeypatch.setattr(engines, "GPU_TORCH_TOKENS", 4)
     assert compute(small).engine == "torch"
     assert compute(np.ones((3, 3))).engine == "numpy"
+    assert compute(small, device="cpu").engine == "numpy"
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -70,7 +71,8 @@ def compute(
     blockwise = context_only and config.dropout == 0
     if not blockwise:
         _check_memory(eng, config, n)
-    with np.errstate(all="ignore"):  # overflow is reported below, once, as an InputError
+    scope = eng.context_scope() if blockwise else nullcontext()
+    with scope, np.errstate(all="ignore"):  # overflow is reported below, once, as an InputError
         steps = _run(eng, x, config, parameters, blockwise, progress)
     arrays = {name: eng.to_numpy(a) for name, a in steps.items()}
     for name in ("scores", "weights", "context"):

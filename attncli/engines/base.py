@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
@@ -56,6 +57,10 @@ class Engine(Protocol):
         ...
 
     def matmul(self, a: Array, b: Array) -> Array: ...
+
+    def context_scope(self) -> AbstractContextManager[None]:
+        """The scope the whole context-only computation runs in (projections included)."""
+        ...
 
     def context(
         self, q: Array, k: Array, v: Array, scale: float, causal: bool,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import numpy as np
 
-from attncli.engines.blockwise import Progress, attention_context
+from attncli.engines.blockwise import Progress, attention_context, single_blas_thread
 from attncli.engines.memory import host_available_bytes
 
 
@@ -56,6 +58,9 @@ class NumpyEngine:
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a @ b
+
+    def context_scope(self) -> AbstractContextManager[None]:
+        return single_blas_thread()
 
     def context(
         self, q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import numpy as np
 import torch
 
@@ -115,6 +117,9 @@ class TorchEngine:
 
     def matmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a @ b
+
+    def context_scope(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def context(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, causal: bool,

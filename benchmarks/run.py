@@ -1,0 +1,205 @@
+"""attncli vs torch, measured side by side in one run: prints ratios, not absolute claims.
+
+    python benchmarks/run.py            # everything (a few minutes on 2 cores)
+    python benchmarks/run.py --quick    # smaller sizes
+
+Each timed case runs in a fresh subprocess so that its peak RSS is its own. Cases:
+
+1. start-up: `attn compute sample_inputs/journey.csv --format json` vs `python -c "import numpy"`,
+   and whether torch was imported;
+2. kernel: context of N=4096, d=64, float32 on the CPU, numpy engine vs torch's 4-D
+   scaled_dot_product_attention (simple and linear modes);
+3. scaling and long sequences: N = 256 … 65,536, context only (blockwise path) vs 4-D SDPA,
+   time and peak RSS;
+4. --engine auto end to end (torch import included) vs numpy and torch, per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def worker(
+    kind: str, n: int, d: int, mode: str = "simple", causal: bool = False, repeat: int = 3
+) -> dict:
+    """Run one case of benchmarks/worker.py in a fresh process."""
+    cmd = [
+        PY,
+        str(ROOT / "benchmarks" / "worker.py"),
+        kind,
+        str(n),
+        str(d),
+        mode,
+        "1" if causal else "0",
+        str(repeat),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout)
+
+
+def wall(cmd: list[str], repeat: int = 5, stdin: bytes | None = None) -> float:
+    """Best wall time of a whole command (start-up included)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, input=stdin, capture_output=True, check=True, cwd=ROOT)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def startup() -> list[str]:
+    attn = [PY, "-m", "attncli", "compute", "sample_inputs/journey.csv", "--format", "json"]
+    t_attn = wall(attn, 7)
+    t_numpy = wall([PY, "-c", "import numpy"], 7)
+    imports = subprocess.run(
+        [PY, "-X", "importtime", *attn[1:]], capture_output=True, text=True, cwd=ROOT
+    ).stderr
+    torch_imported = any(line.rstrip().endswith("| torch") for line in imports.splitlines())
+    return [
+        "### 1. Start-up (target: ≤ 2.5× `python -c 'import numpy'`, no torch import)",
+        "",
+        row("case", "attncli", "import numpy", "ratio", "torch imported"),
+        row("---", "---:", "---:", "---:", "---"),
+        row(
+            "attn compute journey.csv --format json",
+            f"{t_attn * 1000:.0f} ms",
+            f"{t_numpy * 1000:.0f} ms",
+            f"{t_attn / t_numpy:.2f}×",
+            "yes" if torch_imported else "no",
+        ),
+    ]
+
+
+def kernel(n: int) -> list[str]:
+    lines = [
+        f"### 2. Kernel: context, N={n}, d=64, float32, CPU (target: numpy ≤ 1.5× torch 4-D SDPA)",
+        "",
+        row("mode", "causal", "attncli numpy", "torch SDPA 4-D", "ratio"),
+        row("---", "---", "---:", "---:", "---:"),
+    ]
+    for mode in ("simple", "linear"):
+        for causal in (False, True):
+            a, t = worker("attncli", n, 64, mode, causal), worker("torch", n, 64, mode, causal)
+            lines.append(
+                row(
+                    mode,
+                    causal,
+                    f"{a['seconds'] * 1000:.1f} ms",
+                    f"{t['seconds'] * 1000:.1f} ms",
+                    f"{a['seconds'] / t['seconds']:.2f}×",
+                )
+            )
+    return lines
+
+
+def scaling(sizes: list[int]) -> list[str]:
+    lines = [
+        "### 3. Scaling, context only (blockwise numpy vs torch 4-D SDPA), d=64, float32",
+        "",
+        row("N", "attncli time", "torch time", "ratio", "attncli peak RSS", "torch peak RSS"),
+        row("---:", "---:", "---:", "---:", "---:", "---:"),
+    ]
+    for n in sizes:
+        repeat = 1 if n >= 16384 else 3
+        a, t = worker("attncli", n, 64, repeat=repeat), worker("torch", n, 64, repeat=repeat)
+        lines.append(
+            row(
+                n,
+                f"{a['seconds']:.3f} s",
+                f"{t['seconds']:.3f} s",
+                f"{a['seconds'] / t['seconds']:.2f}×",
+                f"{a['peak_mb']:.0f} MB",
+                f"{t['peak_mb']:.0f} MB",
+            )
+        )
+    return lines
+
+
+def auto(sizes: list[int], tmp: Path) -> list[str]:
+    import numpy as np
+
+    lines = [
+        "### 4. `--engine auto` end to end, context to .npy "
+        "(process start-up and torch import included)",
+        "",
+        row("N", "numpy", "torch", "auto", "auto / best"),
+        row("---:", "---:", "---:", "---:", "---:"),
+    ]
+    for n in sizes:
+        path = tmp / f"x{n}.npy"
+        np.save(path, np.random.default_rng(0).standard_normal((n, 64), dtype=np.float32))
+        times = {}
+        for engine in ("numpy", "torch", "auto"):
+            cmd = [
+                PY,
+                "-m",
+                "attncli",
+                "compute",
+                str(path),
+                "--scale",
+                "--format",
+                "npy",
+                "-o",
+                str(tmp / "out.npy"),
+                "--engine",
+                engine,
+            ]
+            times[engine] = wall(cmd, 1 if n >= 16384 else 3)
+        best = min(times["numpy"], times["torch"])
+        lines.append(
+            row(
+                n,
+                *(f"{times[e]:.2f} s" for e in ("numpy", "torch", "auto")),
+                f"{times['auto'] / best:.2f}×",
+            )
+        )
+    return lines
+
+
+def main() -> None:
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="sizes up to 8192 only")
+    args = parser.parse_args()
+    top = 8192 if args.quick else 65536
+    sizes = [2**k for k in range(8, 17) if 2**k <= top]
+    print(f"## attncli benchmarks — {time.strftime('%Y-%m-%d')}")
+    print()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}; "
+        f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}"
+    )
+    print()
+    with tempfile.TemporaryDirectory() as tmp:
+        for block in (
+            startup(),
+            kernel(4096),
+            scaling(sizes),
+            auto([6, 256, 1024, 4096, 16384, top], Path(tmp)),
+        ):
+            print("\n".join(block), flush=True)
+            print()
+
+
+if __name__ == "__main__":
+    main()
