@@ -238,6 +238,8 @@ def _attention(
             emb.values, emb.tokens, config, parameters=parameters, engine=engine.value,
             device=device, context_only=context_only, progress=progress,
         )  # fmt: skip
+    for note in result.notes:
+        sys.stderr.write(f"attn: note: {note}\n")
     return result if weights is None else replace(result, weights_source=str(weights))
 
 

@@ -161,7 +161,7 @@ def test_bad_configs_raise_config_error(options, message):
         (np.zeros((2, 2, 2)), "2-D"),
         (np.zeros((0, 3)), "at least one token"),
         (np.array([[1.0, np.nan]]), "must be finite"),
-        (np.full((2, 2), 1e25), "overflow float32"),
+        (np.full((2, 2), 1e200), "overflow float64"),
     ],
 )
 def test_bad_embeddings_raise_input_error(x, message):

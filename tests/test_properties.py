@@ -44,3 +44,49 @@ def test_permuting_tokens_permutes_every_step(x, mode, data):
     b = compute(x[perm], mode=mode, heads=heads, d_out=d_out, dtype="float64")
     np.testing.assert_allclose(b.context, a.context[perm], atol=1e-9)
     np.testing.assert_allclose(b.weights, a.weights[..., perm, :][..., perm], atol=1e-9)
+
+
+EXTREMES = st.sampled_from([1e30, -1e30, 1e-30, -1e-30, 0.0, 1.0, -2.5])
+
+
+@st.composite
+def extreme_inputs(draw):
+    n = draw(st.integers(1, 6))
+    d = draw(st.integers(1, 4))
+    return draw(arrays(np.float64, (n, d), elements=EXTREMES))
+
+
+def _finite_steps(result):
+    for name, a in result.steps.items():
+        if name == "masked_scores":
+            assert not np.isnan(a).any() and not (a == np.inf).any(), name
+        else:
+            assert np.isfinite(a).all(), name
+
+
+@settings(max_examples=80, deadline=None)
+@given(x=extreme_inputs(), mode=MODES, causal=st.booleans())
+def test_extreme_magnitudes_give_finite_results_that_agree_across_dtypes(x, mode, causal):
+    heads = 2 if mode == "multi-head" else None
+    d_out = 2 * x.shape[1] if mode == "multi-head" else None
+    r32 = compute(x, mode=mode, causal=causal, heads=heads, d_out=d_out, dtype="float32")
+    r64 = compute(x, mode=mode, causal=causal, heads=heads, d_out=d_out, dtype="float64")
+    _finite_steps(r32)
+    _finite_steps(r64)
+    np.testing.assert_allclose(r32.weights, r64.weights, atol=1e-5, rtol=1.3e-6)
+    scale = max(1.0, float(np.abs(r64.context).max()))
+    np.testing.assert_allclose(r32.context, r64.context, atol=1e-5 * scale, rtol=1e-5)
+    if r32.config.dtype == "float64":  # widened on overflow, and it says so
+        assert r32.notes and "float32 overflowed" in r32.notes[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=inputs(), mode=MODES, causal=st.booleans())
+def test_blockwise_path_equals_full_path(x, mode, causal):
+    heads = 2 if mode == "multi-head" else None
+    d_out = 2 * x.shape[1] if mode == "multi-head" else None
+    kw = {"mode": mode, "causal": causal, "heads": heads, "d_out": d_out, "engine": "numpy"}
+    full = compute(x, **kw)
+    fast = compute(x, context_only=True, **kw)
+    scale = max(1.0, float(np.abs(full.context).max()))
+    np.testing.assert_allclose(fast.context, full.context, atol=1e-5 * scale, rtol=1e-5)

@@ -67,21 +67,43 @@ def compute(
     else:
         _check_parameters(parameters, config, d_in)
 
-    eng = get_engine(engine, device, config.dtype, n)
     blockwise = context_only and config.dropout == 0
-    if not blockwise:
-        _check_memory(eng, config, n)
-    scope = eng.context_scope() if blockwise else nullcontext()
-    with scope, np.errstate(all="ignore"):  # overflow is reported below, once, as an InputError
-        steps = _run(eng, x, config, parameters, blockwise, progress)
-    arrays = {name: eng.to_numpy(a) for name, a in steps.items()}
-    for name in ("scores", "weights", "context"):
-        if name in arrays and not np.isfinite(arrays[name]).all():
+    notes: list[str] = []
+    while True:
+        eng = get_engine(engine, device, config.dtype, n)
+        if not blockwise:
+            _check_memory(eng, config, n)
+        scope = eng.context_scope() if blockwise else nullcontext()
+        with scope, np.errstate(all="ignore"):  # overflow is handled below
+            steps = _run(eng, x, config, parameters, blockwise, progress)
+        arrays = {name: eng.to_numpy(a) for name, a in steps.items()}
+        overflow = _overflowed(arrays)
+        if overflow is None:
+            break
+        wider = WIDER.get(config.dtype)
+        if wider is None:
             raise InputError(
-                f"the {name} overflow {config.dtype} (embeddings too large in magnitude); "
-                "rescale them or use a wider --dtype (float64)"
+                f"the {overflow} overflow {config.dtype}: the embeddings are too large in "
+                "magnitude; rescale them"
             )
-    return AttentionResult(names, config, arrays, parameters, eng.name, eng.device)
+        notes.append(f"{config.dtype} overflowed in the {overflow}; computed in {wider} instead")
+        config = replace(config, dtype=wider)
+    return AttentionResult(
+        names, config, arrays, parameters, eng.name, eng.device, notes=tuple(notes)
+    )
+
+
+# The next wider dtype a computation moves to when its numbers overflow.
+WIDER = {"float16": "float32", "bfloat16": "float32", "float32": "float64"}
+
+
+def _overflowed(arrays: dict[str, np.ndarray]) -> str | None:
+    """The first step holding NaN or ±inf (masked scores may hold -inf), else None."""
+    for name, a in arrays.items():
+        ok = ~np.isnan(a) & (a != np.inf) if name == "masked_scores" else np.isfinite(a)
+        if not ok.all():
+            return name
+    return None
 
 
 def _run(

@@ -89,6 +89,7 @@ class AttentionResult:
     device: str = "cpu"
     query: int | None = field(default=None)
     weights_source: str | None = None  # the weight file the parameters came from, if any
+    notes: tuple[str, ...] = ()  # what the user should know, e.g. a dtype widened on overflow
 
     @property
     def d_in(self) -> int:

@@ -135,6 +135,10 @@ def _parse_json(text: str, name: str) -> Embeddings:
         raise InputError(
             f"{name}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
         ) from None
+    except RecursionError:
+        raise InputError(f"{name}: JSON nested too deeply; expected rows of numbers") from None
+    except ValueError as e:  # e.g. an integer literal longer than Python converts
+        raise InputError(f"{name}: invalid JSON ({e})") from None
     tokens = None
     where = "embeddings"
     if isinstance(doc, dict):
@@ -177,14 +181,22 @@ def _parse_json(text: str, name: str) -> Embeddings:
                 raise InputError(
                     f"{name}: {where}[{i}][{j}] is a {_json_type(cell)}, expected a number{extra}"
                 )
-            if not math.isfinite(cell):
-                raise InputError(f"{name}: {where}[{i}][{j}] is {cell}, not a finite number")
+            if not _finite(cell):
+                shown = cell if isinstance(cell, float) else "a huge integer"
+                raise InputError(f"{name}: {where}[{i}][{j}] is {shown}, not a finite number")
     if tokens is not None:
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise InputError(f"{name}: 'tokens' must be a list of strings")
         if len(tokens) != len(rows):
             raise InputError(f"{name}: {len(tokens)} tokens but {len(rows)} embedding rows")
     return _from_array(np.array(rows, dtype=np.float64), tokens, name)
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def _json_type(value: object) -> str:
@@ -197,12 +209,15 @@ def _json_type(value: object) -> str:
 
 def _parse_csv(text: str, name: str) -> Embeddings:
     lines = text.splitlines()
-    delimiter = _sniff_delimiter(lines)
-    rows = [
-        (line_no, cells)
-        for line_no, cells in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
-        if any(c.strip() for c in cells)
-    ]
+    try:
+        delimiter = _sniff_delimiter(lines)
+        rows = [
+            (line_no, cells)
+            for line_no, cells in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
+            if any(c.strip() for c in cells)
+        ]
+    except csv.Error as e:
+        raise InputError(f"{name}: not readable as CSV ({e})") from None
     if not rows:
         raise InputError(f"{name}: no rows, only blank lines")
     header = None

@@ -39,6 +39,7 @@ def to_json(result: AttentionResult, steps: list[str]) -> str:
     }
     if result.query is not None:
         doc["query"] = {"index": result.query, "token": result.tokens[result.query]}
+    doc["notes"] = list(result.notes)
     head = json.dumps(doc, allow_nan=False)[:-1]  # without the closing brace
     body = ", ".join(f"{json.dumps(name)}: {json_array(result.steps[name])}" for name in steps)
     return f'{head}, "steps": {{{body}}}}}\n'
