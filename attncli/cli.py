@@ -7,7 +7,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -52,6 +52,7 @@ DType = _choices("DType", DTYPES)
 Engine = _choices("Engine", ENGINES)
 Format = _choices("Format", ("table", "json", "csv", "npy", "npz"))
 ExplainFormat = _choices("ExplainFormat", ("terminal", "markdown", "json"))
+PlotKind = _choices("PlotKind", ("weights", "vectors"))
 InputFormat = _choices("InputFormat", INPUT_FORMATS)
 
 # The steps a table shows by default; simple mode's queries/keys/values are the inputs themselves.
@@ -59,6 +60,7 @@ _TABLE_STEPS = {
     "simple": ("inputs", "scores", "scaled_scores", "masked_scores", "weights", "context"),
 }
 _ALL_STEPS = tuple(STEPS)
+VIEWS = ("heatmap", "stats")  # terminal pictures of the weights, for --show
 
 
 def _version(value: bool) -> None:
@@ -303,7 +305,8 @@ def compute(
         str | None,
         _opt(
             "Output",
-            "Steps to output, comma separated (e.g. weights,context), or all.",
+            "Steps to output, comma separated (e.g. weights,context), or all; "
+            "heatmap and stats draw the weights (tables only).",
             show_default=False,
         ),
     ] = None,
@@ -326,7 +329,10 @@ def compute(
     with _errors(debug):
         from attncli.core.result import CONTEXT_STEPS, find_query, parse_steps
 
-        wanted = parse_steps(show) or (["context"] if fmt in (Format.csv, Format.npy) else None)
+        show, views = _split_show(show, fmt)
+        wanted = parse_steps(show) if show else ([] if views else None)
+        if wanted is None and fmt in (Format.csv, Format.npy):
+            wanted = ["context"]
         result = _attention(
             input,
             input_format,
@@ -334,7 +340,7 @@ def compute(
             weights_prefix,
             engine,
             device,
-            context_only=wanted is not None and set(wanted) <= CONTEXT_STEPS,
+            context_only=bool(wanted) and not views and set(wanted) <= CONTEXT_STEPS,
             quiet=quiet,
             mode=mode,
             d_out=d_out,
@@ -350,7 +356,7 @@ def compute(
             result = result.for_query(find_query(result.tokens, query))
         if save_weights is not None:
             _save_weights(result, save_weights, [input, weights])
-        _emit(result, fmt, show, precision, full, output, [input, weights])
+        _emit(result, fmt, show, precision, full, output, [input, weights], views)
 
 
 @app.command(
@@ -440,6 +446,109 @@ def explain(
         _write_text(text + "\n", output)
 
 
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn heatmap sample:cat --causal\n\n"
+        "  attn heatmap sample:cat --mode multi-head --heads 2 --stats"
+    )
+)
+def heatmap(
+    input: Input,
+    stats: Annotated[
+        bool, _opt("Output", "Add per-query statistics (top-3, entropy).", "--stats")
+    ] = False,
+    query: Annotated[
+        str | None,
+        _opt("Output", "Only this query's row: a token or an index.", show_default=False),
+    ] = None,
+    mode: ModeOpt = None,
+    d_out: DOut = None,
+    heads: Heads = None,
+    causal: Causal = False,
+    dropout: Dropout = 0.0,
+    scale: Scale = None,
+    qkv_bias: QkvBias = False,
+    dtype: DTypeOpt = DType.float32,
+    seed: Seed = 123,
+    weights: Weights = None,
+    weights_prefix: WeightsPrefix = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
+    output: Output = None,
+    input_format: InputFormatOpt = None,
+    debug: Debug = False,
+) -> None:
+    """Draw the attention weights in the terminal: coloured cells (shading without colour)."""
+    show = "heatmap,stats" if stats else "heatmap"
+    compute(
+        input, mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
+        qkv_bias=qkv_bias, dtype=dtype, seed=seed, weights=weights, weights_prefix=weights_prefix,
+        engine=engine, device=device, fmt=Format.table, show=show, query=query, output=output,
+        input_format=input_format, debug=debug,
+    )  # fmt: skip
+
+
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn plot sample:cat --mode multi-head --heads 2 --causal -o weights.png\n\n"
+        "  attn plot sample:bank_money sample:bank_river --kind vectors -o bank.svg"
+    )
+)
+def plot(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="One or more embeddings sources (files, '-', sample:NAME).", show_default=False
+        ),
+    ],
+    output: Annotated[Path, _opt("Output", "The image: .png, .svg or .pdf.", "--output", "-o")],
+    kind: Annotated[
+        PlotKind,
+        _opt("Output", "weights: heatmaps per head; vectors: inputs → contexts in 2-D (PCA)."),
+    ] = PlotKind.weights,
+    mode: ModeOpt = None,
+    d_out: DOut = None,
+    heads: Heads = None,
+    causal: Causal = False,
+    dropout: Dropout = 0.0,
+    scale: Scale = None,
+    qkv_bias: QkvBias = False,
+    dtype: DTypeOpt = DType.float32,
+    seed: Seed = 123,
+    weights: Weights = None,
+    weights_prefix: WeightsPrefix = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
+    input_format: InputFormatOpt = None,
+    debug: Debug = False,
+) -> None:
+    """Save attention as an image (needs matplotlib: pip install "attncli[plot]")."""
+    with _errors(debug):
+        from attncli.render.plot import save_figure, vectors_figure, weights_figure
+        from attncli.render.tables import summary_line
+
+        _check_not_input(output, [*inputs, weights])
+        results = [
+            (source, _attention(
+                source, input_format, weights, weights_prefix, engine, device, mode=mode,
+                d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
+                qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+            ))
+            for source in inputs
+        ]  # fmt: skip
+        if kind is PlotKind.vectors:
+            fig = vectors_figure(results)
+        elif len(results) > 1:
+            raise ConfigError("--kind weights draws one input; give one, or use --kind vectors")
+        else:
+            source, result = results[0]
+            summary = summary_line(result).plain.removeprefix("attncli · ")
+            fig = weights_figure(result, f"{source} · {summary}")
+        save_figure(fig, output)
+
+
 def _check_precision(precision: int) -> None:
     if not 0 <= precision <= 16:
         raise ConfigError(f"--precision must be between 0 and 16, got {precision}")
@@ -476,9 +585,21 @@ def _save_weights(result: AttentionResult, path: Path, inputs: list) -> None:
     save_weights(path, named, {"mode": c.mode, "heads": str(c.heads)})
 
 
+def _split_show(show: str | None, fmt: Format) -> tuple[str | None, list[str]]:
+    """``--show`` as (the steps part, the terminal views heatmap/stats); "" means no steps."""
+    if show is None:
+        return None, []
+    parts = [p.strip() for p in show.split(",")]
+    views = [p for p in parts if p in VIEWS]
+    if views and fmt is not Format.table:
+        raise ConfigError(f"--show {views[0]} is a terminal view; use --format table (the default)")
+    return ",".join(p for p in parts if p not in VIEWS), views
+
+
 def _emit(
-    result, fmt: Format, show, precision: int, full: bool, output: Path | None, inputs: list
-) -> None:
+    result: AttentionResult, fmt: Format, show: str | None, precision: int, full: bool,
+    output: Path | None, inputs: list, views: Sequence[str] = (),
+) -> None:  # fmt: skip
     from attncli.io import writers
     from attncli.io.atomic import write_atomic
 
@@ -488,8 +609,13 @@ def _emit(
     if fmt is Format.table:
         from attncli.render.tables import print_result
 
-        steps = result.select_steps(show, _TABLE_STEPS.get(result.config.mode, _ALL_STEPS))
-        _print_or_write(lambda file: print_result(result, steps, precision, full, file), output)
+        default = _TABLE_STEPS.get(result.config.mode, _ALL_STEPS)
+        steps = [] if show == "" else result.select_steps(show, default)
+
+        def printer(file: IO[str] | None) -> None:
+            print_result(result, steps, precision, full, file, views)
+
+        _print_or_write(printer, output)
         return
     steps = result.select_steps(
         show, ("context",) if fmt in (Format.csv, Format.npy) else _ALL_STEPS

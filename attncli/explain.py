@@ -14,6 +14,7 @@ import numpy as np
 
 from attncli.core.params import Projection
 from attncli.core.result import AttentionResult
+from attncli.core.stats import row_stats
 
 MAX_TERMS = 8  # a longer sum is written: first 3 + … + last 2
 MAX_KEYS = 12  # with more keys, per-key lines are written for the first 8 and last 3
@@ -450,18 +451,16 @@ class _Tracer:
         visible = self.i + 1 if self.c.causal else len(self.tok)
         lines, results = [], []
         for h, w in rows:
-            top = np.argsort(-w, kind="stable")[: min(TOP_K, len(w))]
-            positive = w[w > 0]
-            entropy = float(-(positive * np.log(positive)).sum())
+            st = row_stats(w, TOP_K, visible)
             label = "" if h is None else f"head {h}: "
-            most = ", ".join(f"{self.tok[j]} ({self.num(w[j])})" for j in top)
+            most = ", ".join(f"{self.tok[j]} ({self.num(w[j])})" for j in st.top)
             lines.append(f"{label}attends most to {most}")
             lines.append(
-                f"{label}entropy H = {self.num(entropy)} nats (0: all on one token; "
-                f"{self.num(math.log(visible))}: spread evenly over {visible})"
+                f"{label}entropy H = {self.num(st.entropy)} nats (0: all on one token; "
+                f"{self.num(st.max_entropy)}: spread evenly over {visible})"
             )
-            name = f"top {len(top)}" + ("" if h is None else f", head {h}")
-            results.append(self.vec(name, w[top], tuple(self.tok[j] for j in top)))
+            name = f"top {len(st.top)}" + ("" if h is None else f", head {h}")
+            results.append(self.vec(name, w[list(st.top)], tuple(self.tok[j] for j in st.top)))
         return Section(
             "summary",
             "Summary",

@@ -117,3 +117,16 @@ def test_samples_are_never_overwritten(run):
     _assert_clean_failure(result, "refusing to overwrite the input")
     assert journey.read_bytes() == before
     assert io.BytesIO(before).read(5) == b"token"
+
+
+def test_outputs_get_ordinary_permissions(run, tmp_path):
+    fresh = tmp_path / "fresh.csv"
+    assert run("compute", "sample:journey", "--format", "csv", "-o", fresh).exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
+    kept = tmp_path / "kept.csv"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    assert run("compute", "sample:journey", "--format", "csv", "-o", kept).exit_code == 0
+    assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text().startswith("token")

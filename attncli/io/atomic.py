@@ -19,6 +19,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as e:
         raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
+        os.fchmod(fd, _mode_for(path))  # mkstemp's 0600 would hide the output from others
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -29,6 +30,16 @@ def write_atomic(path: Path, data: bytes) -> None:
         if isinstance(e, OSError):
             raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The replaced file's permissions, or what a plain open() would give a new file."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def same_file(a: Path, b: Path) -> bool:

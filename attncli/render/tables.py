@@ -37,18 +37,25 @@ def print_result(
     precision: int = 4,
     full: bool = False,
     file: IO[str] | None = None,
+    views: Sequence[str] = (),
 ) -> None:
-    """Print :func:`render_result` to ``file`` (default stdout; 120 columns for a non-tty file).
+    """Print :func:`render_result` to ``file`` (default stdout; 120 columns for a non-tty file),
+    then the ``views`` ("heatmap", "stats"), coloured only where the console has colour.
 
     With ``full`` the console widens to the widest table, so lines run on rather than numbers
     being cut.
     """
+    from attncli.render.heatmap import views as render_views
+
     console = make_console(file, width=None if file is None else 120)
     group = render_result(result, steps, precision, full, console.width)
     if full:
         wide = console.options.update_width(1 << 20)
         console.width = max(console.width, console.measure(group, options=wide).maximum)
     console.print(group)
+    color = console.color_system is not None
+    for view in render_views(result, views, console.width, color, precision):
+        console.print(view)
 
 
 def summary_line(result: AttentionResult) -> Text:

@@ -1,0 +1,117 @@
+"""Heatmaps in the terminal and plots as files: what they show is what was computed."""
+
+import numpy as np
+import pytest
+
+from attncli import compute, load_embeddings
+from attncli.core.stats import row_stats
+
+matplotlib = pytest.importorskip("matplotlib", reason="plots need the plot extra")
+
+
+def test_terminal_heatmap_shades_without_colour_and_marks_masked(run):
+    out = run("heatmap", "sample:journey", "--causal").stdout
+    assert "\x1b[" not in out
+    lines = [line for line in out.splitlines() if line.startswith("0 Your")]
+    assert lines and lines[0].split()[2] == "██" and lines[0].count("×") == 5  # masked, not zero
+    assert "× masked future key" in out and "keys: 0 Your, 1 journey" in out
+
+
+def test_heatmap_uses_colour_cells_on_a_colour_terminal(run, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = run("compute", "sample:journey", "--show", "heatmap").stdout
+    assert "\x1b[" in out and "48;" in out  # background colours
+
+
+def test_one_map_per_head_and_long_inputs_elided(run, tmp_path):
+    heads = run("heatmap", "sample:cat", "--mode", "multi-head", "--heads", "2").stdout
+    assert "weights · head 0" in heads and "weights · head 1" in heads
+    x = np.random.default_rng(0).normal(size=(200, 4))
+    path = tmp_path / "long.npy"
+    np.save(path, x)
+    out = run("heatmap", path).stdout
+    assert "…" in out and "⋮" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_stats_match_the_weights(run):
+    out = run("heatmap", "sample:journey", "--stats").stdout
+    r = compute(load_embeddings("sample:journey").values)
+    st = row_stats(r.weights[1])
+    row = next(line for line in out.splitlines() if line.startswith("│ journey"))
+    assert f"{st.entropy:.4f}" in row and f"{st.max_weight:.4f}" in row
+    assert row.split("│")[2].split()[0] == "journey"  # the top token
+
+
+def test_views_need_the_table_format(run):
+    result = run("compute", "sample:journey", "--show", "heatmap", "--format", "json")
+    assert result.exit_code == 2 and "terminal view" in result.stderr
+
+
+def test_weights_plot_values_panels_and_hatching():
+    from attncli.render.plot import weights_figure
+
+    emb = load_embeddings("sample:cat")
+    r = compute(emb.values, emb.tokens, mode="multi-head", heads=2, causal=True)
+    fig = weights_figure(r)
+    panels = [ax for ax in fig.axes if ax.images and ax.get_xlabel() == "key"]
+    assert len(panels) == 2
+    for h, ax in enumerate(panels):
+        shown = ax.images[0].get_array()
+        np.testing.assert_array_equal(shown.data, r.weights[h])
+        assert shown.mask[0, 1] and not shown.mask[1, 0]  # masked cells are not drawn as zero
+        assert [t.get_text() for t in ax.get_xticklabels()] == list(emb.tokens)
+        assert any(p.get_hatch() for p in ax.patches)
+        assert len(ax.texts) == 55  # values in the visible cells of a 10-token map
+    assert any(ax.get_ylabel() == "attention weight" for ax in fig.axes)  # the colour bar
+
+
+def test_plot_files_are_valid_images(run, tmp_path):
+    png = tmp_path / "w.png"
+    result = run("plot", "sample:journey", "--causal", "-o", png)
+    assert result.exit_code == 0, result.stderr
+    image = matplotlib.image.imread(png)
+    assert image.shape[0] > 300 and image.shape[1] > 300
+    for suffix, magic in ((".svg", b"<?xml"), (".pdf", b"%PDF")):
+        path = tmp_path / f"w{suffix}"
+        assert run("plot", "sample:journey", "-o", path).exit_code == 0
+        assert path.read_bytes().startswith(magic)
+    bad = run("plot", "sample:journey", "-o", tmp_path / "w.gif")
+    assert bad.exit_code == 2 and ".png" in bad.stderr
+
+
+def test_vectors_plot_shares_one_projection():
+    from attncli.render.plot import vectors_figure
+
+    embs = [(s, load_embeddings(f"sample:{s}")) for s in ("bank_money", "bank_river")]
+    results = [(s, compute(e.values, e.tokens)) for s, e in embs]
+    fig = vectors_figure(results)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.texts]
+    assert "bank / Bank" in labels  # one static vector, two sentences
+    contexts = [c.get_offsets() for c in ax.collections[1::2]]
+    bank_money, bank_river = contexts[0][1], contexts[1][0]
+    assert np.linalg.norm(bank_money - bank_river) > 0.1  # two different contextual "bank"s
+
+
+def test_vectors_plot_needs_matching_widths(run, tmp_path):
+    result = run("plot", "sample:journey", "--mode", "linear", "--d-out", "2", "--kind", "vectors",
+                 "-o", tmp_path / "v.png")  # fmt: skip
+    assert result.exit_code == 2 and "needs d_out = d_in" in result.stderr
+
+
+def test_missing_matplotlib_says_how_to_install(run, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    result = run("plot", "sample:journey", "-o", tmp_path / "w.png")
+    assert result.exit_code == 2 and 'pip install "attncli[plot]"' in result.stderr
