@@ -24,6 +24,7 @@ from attncli.io.readers import INPUT_FORMATS
 if TYPE_CHECKING:
     from attncli.core.config import AttentionConfig
     from attncli.core.result import AttentionResult
+    from attncli.io.readers import Embeddings
 
 app = typer.Typer(
     name="attn",
@@ -36,7 +37,7 @@ app = typer.Typer(
         "  attn samples"
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -50,7 +51,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
 Mode = _choices("Mode", MODES)
 DType = _choices("DType", DTYPES)
 Engine = _choices("Engine", ENGINES)
-Format = _choices("Format", ("table", "json", "csv", "npy", "npz"))
+Format = _choices("Format", ("table", "json", "jsonl", "csv", "npy", "npz"))
 ExplainFormat = _choices("ExplainFormat", ("terminal", "markdown", "json"))
 PlotKind = _choices("PlotKind", ("weights", "vectors"))
 InputFormat = _choices("InputFormat", INPUT_FORMATS)
@@ -192,57 +193,68 @@ Output = Annotated[
 Debug = Annotated[bool, _opt(None, "Show the full traceback of unexpected errors.", "--debug")]
 
 
-def _attention(
-    input: str,
-    input_format: InputFormat | None,
-    weights: Path | None,
-    weights_prefix: str | None,
-    engine: Engine,
-    device: str,
-    context_only: bool = False,
-    quiet: bool = True,
-    **options: object,
-) -> AttentionResult:
-    """Load the embeddings (and weight file), then compute with the options as given.
+class _Runner:
+    """Computes attention for embeddings with one set of options and one weight file (loaded
+    once), so a batch of sequences shares the very same parameters."""
 
-    With a weight file, an unset ``mode`` is the one its keys imply and ``heads`` may come from its
-    metadata; multi-head weights without a known head count are an error, never a guess.
-    """
-    from attncli.core import AttentionConfig
-    from attncli.core import compute as run
-    from attncli.core.params import parameters_from_named
+    def __init__(
+        self,
+        weights: Path | None,
+        weights_prefix: str | None,
+        engine: Engine,
+        device: str,
+        context_only: bool = False,
+        quiet: bool = True,
+        **options: object,
+    ) -> None:
+        self.values = {k: getattr(v, "value", v) for k, v in options.items()}
+        self.weights, self.engine, self.device = weights, engine.value, device
+        self.context_only, self.quiet = context_only, quiet
+        self.file = None
+        if weights is not None:
+            from attncli.io.weights import load_weights
+
+            self.file = load_weights(weights, weights_prefix)
+
+    def run(self, emb: Embeddings) -> AttentionResult:
+        """With a weight file, an unset ``mode`` is the one its keys imply and ``heads`` may come
+        from its metadata; multi-head weights without a head count are an error, never a guess."""
+        from attncli.core import AttentionConfig
+        from attncli.core import compute as run
+        from attncli.core.params import parameters_from_named
+
+        values = dict(self.values)
+        parameters = None
+        wf = self.file
+        values["mode"] = values["mode"] or (wf.mode if wf is not None else "simple")
+        if wf is not None and values["mode"] == "multi-head" and values["heads"] is None:
+            if wf.heads is None:
+                raise ConfigError(
+                    f"{self.weights}: multi-head weights do not record the head count; pass --heads"
+                )
+            values["heads"] = wf.heads
+        config = AttentionConfig(**values)
+        if wf is not None:
+            d_in = emb.values.shape[1]
+            parameters = parameters_from_named(wf.named, config, d_in, str(self.weights))
+            config = replace(config, d_out=parameters.query.weight.shape[1])
+        wanted = self.context_only and not self.quiet
+        with _progress(emb.values.shape, config, wanted) as progress:
+            result = run(
+                emb.values, emb.tokens, config, parameters=parameters, engine=self.engine,
+                device=self.device, context_only=self.context_only, progress=progress,
+            )  # fmt: skip
+        for note in result.notes:
+            sys.stderr.write(f"attn: note: {note}\n")
+        return result if wf is None else replace(result, weights_source=str(self.weights))
+
+
+def _load(input: str, input_format: InputFormat | None) -> Embeddings:
     from attncli.io.readers import load_embeddings
 
     if input == "-" and sys.stdin.isatty():
         sys.stderr.write("attn: reading embeddings from standard input (end with Ctrl-D)…\n")
-    emb = load_embeddings(input, input_format.value if input_format else None)
-    values = {k: getattr(v, "value", v) for k, v in options.items()}
-    parameters = wf = None
-    if weights is None:
-        values["mode"] = values["mode"] or "simple"
-    else:
-        from attncli.io.weights import load_weights
-
-        wf = load_weights(weights, weights_prefix)
-        values["mode"] = values["mode"] or wf.mode
-        if values["mode"] == "multi-head" and values["heads"] is None:
-            if wf.heads is None:
-                raise ConfigError(
-                    f"{weights}: multi-head weights do not record the head count; pass --heads"
-                )
-            values["heads"] = wf.heads
-    config = AttentionConfig(**values)
-    if wf is not None:
-        parameters = parameters_from_named(wf.named, config, emb.values.shape[1], str(weights))
-        config = replace(config, d_out=parameters.query.weight.shape[1])
-    with _progress(emb.values.shape, config, context_only and not quiet) as progress:
-        result = run(
-            emb.values, emb.tokens, config, parameters=parameters, engine=engine.value,
-            device=device, context_only=context_only, progress=progress,
-        )  # fmt: skip
-    for note in result.notes:
-        sys.stderr.write(f"attn: note: {note}\n")
-    return result if weights is None else replace(result, weights_source=str(weights))
+    return load_embeddings(input, input_format.value if input_format else None)
 
 
 # Show a progress bar for work of at least this many multiply-adds (about a second here).
@@ -275,7 +287,14 @@ def _progress(shape: tuple[int, int], config: AttentionConfig, wanted: bool):
     )
 )
 def compute(
-    input: Input,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Embeddings: .csv/.json/.npy files, '-' for standard input, or sample:NAME "
+            "(several: one result each).",
+            show_default=False,
+        ),
+    ],
     mode: ModeOpt = None,
     d_out: DOut = None,
     heads: Heads = None,
@@ -296,7 +315,8 @@ def compute(
         Format,
         _opt(
             "Output",
-            "table: rich tables; json: every step; csv/npy: one step; npz: all.",
+            "table: rich tables; json: every step; jsonl: a JSON line per input; "
+            "csv/npy: one step; npz: all.",
             "--format",
             "-f",
         ),
@@ -323,40 +343,156 @@ def compute(
     output: Output = None,
     input_format: InputFormatOpt = None,
     quiet: Annotated[bool, _opt("Output", "No progress bar on stderr.", "--quiet", "-q")] = False,
+    batch: Annotated[
+        bool,
+        _opt(
+            "Input",
+            'Read JSON Lines records {"id", "tokens", "embeddings"}, one per line, and write a '
+            "JSON line per record (streaming).",
+            "--batch",
+        ),
+    ] = False,
+    fail_fast: Annotated[
+        bool, _opt("Input", "With --batch: stop at the first bad record.", "--fail-fast")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Compute self-attention on embeddings and show every intermediate matrix."""
     with _errors(debug):
-        from attncli.core.result import CONTEXT_STEPS, find_query, parse_steps
+        from attncli.core.result import CONTEXT_STEPS, parse_steps
 
         show, views = _split_show(show, fmt)
         wanted = parse_steps(show) if show else ([] if views else None)
         if wanted is None and fmt in (Format.csv, Format.npy):
             wanted = ["context"]
-        result = _attention(
-            input,
-            input_format,
-            weights,
-            weights_prefix,
-            engine,
-            device,
+        runner = _Runner(
+            weights, weights_prefix, engine, device,
             context_only=bool(wanted) and not views and set(wanted) <= CONTEXT_STEPS,
-            quiet=quiet,
-            mode=mode,
-            d_out=d_out,
-            heads=heads,
-            causal=causal,
-            dropout=dropout,
-            scale=scale,
-            qkv_bias=qkv_bias,
-            seed=seed,
-            dtype=dtype,
-        )
-        if query is not None:
-            result = result.for_query(find_query(result.tokens, query))
+            quiet=quiet, mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout,
+            scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+        )  # fmt: skip
+        if batch and fmt is Format.table:
+            fmt = Format.jsonl  # a batch is a stream of records: JSON Lines
+        sources = [*inputs, weights]
+        if output is not None:
+            _check_not_input(output, sources)
+        if batch or len(inputs) > 1 or fmt is Format.jsonl:
+            if save_weights is not None:
+                raise ConfigError("--save-weights takes a single input (the weights are shared)")
+            failed = _run_many(inputs, runner, batch, fail_fast, fmt, show, views, query,
+                               precision, full, output, input_format)  # fmt: skip
+            if failed:
+                raise typer.Exit(2)
+            return
+        result = _narrow(runner.run(_load(inputs[0], input_format)), query)
         if save_weights is not None:
-            _save_weights(result, save_weights, [input, weights])
-        _emit(result, fmt, show, precision, full, output, [input, weights], views)
+            _save_weights(result, save_weights, sources)
+        _emit(result, fmt, show, precision, full, output, sources, views)
+
+
+def _narrow(result: AttentionResult, query: str | None) -> AttentionResult:
+    """The result kept to one query's rows when ``--query`` names one."""
+    if query is None:
+        return result
+    from attncli.core.result import find_query
+
+    return result.for_query(find_query(result.tokens, query))
+
+
+def _run_many(
+    inputs: list[str], runner: _Runner, batch: bool, fail_fast: bool, fmt: Format,
+    show: str | None, views: list[str], query: str | None, precision: int, full: bool,
+    output: Path | None, input_format: InputFormat | None,
+) -> int:  # fmt: skip
+    """Several results in one process: the files given, or the records of a JSON Lines --batch.
+
+    JSON Lines out (a line per input, in order, ``id`` first), or tables one after another. A bad
+    record becomes an error record on stdout and a message on stderr; the others still run
+    (unless ``fail_fast``). Returns the number of failures.
+    """
+    import json
+
+    from attncli.io import writers
+    from attncli.io.readers import iter_batch
+
+    if fmt not in (Format.jsonl, Format.table):
+        wanted = "jsonl" if batch else "jsonl or table"
+        raise ConfigError(f"several results need --format {wanted}, not {fmt.value}")
+    if batch and len(inputs) != 1:
+        raise ConfigError("--batch reads one JSON Lines source ('-' or a file)")
+    _check_precision(precision)
+
+    def records():
+        if not batch:
+            for source in inputs:
+                try:
+                    yield source, None, _load(source, input_format)
+                except AttncliError as e:
+                    yield source, None, e
+            return
+        source = inputs[0]
+        if source == "-":
+            yield from ((r, n, e) for n, r, e in iter_batch(sys.stdin.buffer, "<stdin>"))
+            return
+        from attncli.io.readers import read_bytes
+
+        data = io.BytesIO(read_bytes(Path(source)))
+        yield from ((r, n, e) for n, r, e in iter_batch(data, source))
+
+    failures = 0
+    with _text_sink(output) as write:
+        for record_id, line, item in records():
+            first = {"id": record_id} if line is None else {"id": record_id, "line": line}
+            try:
+                if isinstance(item, AttncliError):
+                    raise item
+                result = _narrow(runner.run(item), query)
+                if fmt is Format.jsonl:
+                    steps = result.select_steps(show, _ALL_STEPS)
+                    write(writers.to_json(result, steps, first))
+                else:
+                    write(_table_text(result, show, views, precision, full, f"{record_id}"))
+            except AttncliError as e:
+                failures += 1
+                where = f"line {line}" if line is not None else str(record_id)
+                message = str(e) if where in str(e) else f"{where}: {e}"
+                sys.stderr.write(f"attn: error: {message}\n")
+                if fmt is Format.jsonl:
+                    write(json.dumps({**first, "error": message}, ensure_ascii=False) + "\n")
+                if fail_fast:
+                    break
+    return failures
+
+
+@contextmanager
+def _text_sink(output: Path | None) -> Iterator[Callable[[str], None]]:
+    """``write(text)``: to stdout, flushed line by line, or into ``output`` written atomically."""
+    if output is None:
+
+        def to_stdout(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        yield to_stdout
+        return
+    from attncli.io.atomic import atomic_writer
+
+    with atomic_writer(output) as f:
+        yield lambda text: f.write(text.encode())
+
+
+def _table_text(
+    result: AttentionResult, show: str | None, views: list[str], precision: int, full: bool,
+    title: str,
+) -> str:  # fmt: skip
+    """One result's tables as text (ANSI only when stdout is a colour terminal)."""
+    from attncli.render.tables import print_result
+
+    default = _TABLE_STEPS.get(result.config.mode, _ALL_STEPS)
+    steps = [] if show == "" else result.select_steps(show, default)
+    buf = io.StringIO()
+    print_result(result, steps, precision, full, buf, views)
+    return f"== {title} ==\n{buf.getvalue()}\n"
 
 
 @app.command(
@@ -411,23 +547,11 @@ def explain(
         from attncli.explain import build_trace
 
         _check_precision(precision)
-        result = _attention(
-            input,
-            input_format,
-            weights,
-            weights_prefix,
-            engine,
-            device,
-            mode=mode,
-            d_out=d_out,
-            heads=heads,
-            causal=causal,
-            dropout=dropout,
-            scale=scale,
-            qkv_bias=qkv_bias,
-            seed=seed,
-            dtype=dtype,
-        )
+        runner = _Runner(
+            weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
+            causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+        )  # fmt: skip
+        result = runner.run(_load(input, input_format))
         index = 0 if query is None else find_query(result.tokens, query)
         trace = build_trace(result, index, precision)
         if output is not None:
@@ -482,7 +606,7 @@ def heatmap(
     """Draw the attention weights in the terminal: coloured cells (shading without colour)."""
     show = "heatmap,stats" if stats else "heatmap"
     compute(
-        input, mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
+        [input], mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
         qkv_bias=qkv_bias, dtype=dtype, seed=seed, weights=weights, weights_prefix=weights_prefix,
         engine=engine, device=device, fmt=Format.table, show=show, query=query, output=output,
         input_format=input_format, debug=debug,
@@ -530,14 +654,11 @@ def plot(
         from attncli.render.tables import summary_line
 
         _check_not_input(output, [*inputs, weights])
-        results = [
-            (source, _attention(
-                source, input_format, weights, weights_prefix, engine, device, mode=mode,
-                d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
-                qkv_bias=qkv_bias, seed=seed, dtype=dtype,
-            ))
-            for source in inputs
-        ]  # fmt: skip
+        runner = _Runner(
+            weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
+            causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+        )  # fmt: skip
+        results = [(source, runner.run(_load(source, input_format))) for source in inputs]
         if kind is PlotKind.vectors:
             fig = vectors_figure(results)
         elif len(results) > 1:

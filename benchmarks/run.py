@@ -170,6 +170,39 @@ def auto(sizes: list[int], tmp: Path) -> list[str]:
     return lines
 
 
+def batch(count: int, tmp: Path) -> list[str]:
+    """``count`` short sequences as one --batch process vs one process per sequence."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    lines = (
+        json.dumps({"id": i, "embeddings": rng.standard_normal((6, 3)).round(4).tolist()})
+        for i in range(count)
+    )
+    path = tmp / "seqs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    cmd = [PY, "-m", "attncli", "compute", str(path), "--batch", "--mode", "linear", "-o",
+           str(tmp / "out.jsonl")]  # fmt: skip
+    t_batch = wall(cmd, 1)
+    one = tmp / "one.json"
+    one.write_text(json.dumps({"embeddings": rng.standard_normal((6, 3)).tolist()}))
+    single = [PY, "-m", "attncli", "compute", str(one), "--mode", "linear", "--format", "json"]
+    t_single = wall(single, 20)
+    return [
+        f"### 5. Batch: {count:,} sequences of 6 tokens (target: ≥ 20× faster than one process each)",
+        "",
+        row("case", "time", "per sequence"),
+        row("---", "---:", "---:"),
+        row("one `--batch` process", f"{t_batch:.2f} s", f"{t_batch / count * 1000:.2f} ms"),
+        row(
+            f"{count:,} separate runs (from the best of 20)",
+            f"{t_single * count:.0f} s",
+            f"{t_single * 1000:.0f} ms",
+        ),  # fmt: skip
+        row("ratio", f"{t_single * count / t_batch:.0f}×", ""),
+    ]
+
+
 def main() -> None:
     import tempfile
 

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from attncli.errors import OutputError
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the complete new one."""
+    with atomic_writer(path) as f:
+        f.write(data)
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that becomes ``path`` only when the block completes: written to a temporary
+    file in the same folder, flushed to disk, then renamed over ``path``. On any error or Ctrl-C
+    the temporary is removed and ``path`` is untouched. Streams of any length fit."""
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
@@ -21,13 +33,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         os.fchmod(fd, _mode_for(path))  # mkstemp's 0600 would hide the output from others
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
+        if isinstance(e, OSError) and not isinstance(e, BrokenPipeError):
             raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
         raise
 

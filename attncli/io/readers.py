@@ -11,6 +11,7 @@ import io
 import json
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -127,8 +128,39 @@ def _reject_constant(value: str) -> float:
 
 
 def _parse_json(text: str, name: str) -> Embeddings:
+    return _from_json_doc(_json_doc(text, name), name)
+
+
+def iter_batch(
+    stream: BinaryIO, name: str
+) -> Iterator[tuple[int, object, Embeddings | InputError]]:
+    """Records of a JSON Lines stream, read lazily one line at a time: (line number, the record's
+    ``id`` or None, its embeddings or the InputError saying why it is not valid).
+
+    A record is ``{"id": ..., "tokens": [...], "embeddings": [[...], ...]}`` (id, tokens
+    optional) or a bare list of rows. Every line gets an answer, blank ones included, so that
+    output line k can belong to input line k.
+    """
+    for line_no, raw in enumerate(stream, start=1):
+        where = f"{name} line {line_no}"
+        record_id = None
+        try:
+            text = _decode(raw, where).strip()
+            if not text:
+                raise InputError(f"{where}: empty line, expected a JSON record")
+            doc = _json_doc(text, where)
+            if isinstance(doc, dict):
+                record_id = doc.get("id")
+                if isinstance(record_id, (dict, list)):
+                    raise InputError(f"{where}: 'id' must be a string or a number")
+            yield line_no, record_id, _from_json_doc(doc, where, extra=("id",))
+        except InputError as e:
+            yield line_no, record_id, e
+
+
+def _json_doc(text: str, name: str) -> object:
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant)
     except InputError as e:
         raise InputError(f"{name}: {e}") from None
     except json.JSONDecodeError as e:
@@ -139,10 +171,13 @@ def _parse_json(text: str, name: str) -> Embeddings:
         raise InputError(f"{name}: JSON nested too deeply; expected rows of numbers") from None
     except ValueError as e:  # e.g. an integer literal longer than Python converts
         raise InputError(f"{name}: invalid JSON ({e})") from None
+
+
+def _from_json_doc(doc: object, name: str, extra: tuple[str, ...] = ()) -> Embeddings:
     tokens = None
     where = "embeddings"
     if isinstance(doc, dict):
-        unknown = sorted(set(doc) - {"tokens", "embeddings"})
+        unknown = sorted(set(doc) - {"tokens", "embeddings", *extra})
         if unknown or "embeddings" not in doc:
             what = f"unknown key {unknown[0]!r}" if unknown else "missing key 'embeddings'"
             raise InputError(

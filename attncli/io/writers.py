@@ -30,9 +30,13 @@ def _nest(text: np.ndarray) -> str:
     return "[" + ",".join(_nest(sub) for sub in text) + "]"
 
 
-def to_json(result: AttentionResult, steps: list[str]) -> str:
-    """The JSON contract: ``{"mode", "tokens", "params", "steps": {name: nested arrays}}``."""
+def to_json(
+    result: AttentionResult, steps: list[str], first: dict[str, object] | None = None
+) -> str:
+    """The JSON contract on one line: ``{"mode", "tokens", "params", "notes", "steps"}``, after
+    the ``first`` keys (a JSON Lines record's ``id`` and ``line``)."""
     doc: dict[str, object] = {
+        **(first or {}),
         "mode": result.config.mode,
         "tokens": list(result.tokens),
         "params": result.params(),
