@@ -189,7 +189,8 @@ def batch(count: int, tmp: Path) -> list[str]:
     single = [PY, "-m", "attncli", "compute", str(one), "--mode", "linear", "--format", "json"]
     t_single = wall(single, 20)
     return [
-        f"### 5. Batch: {count:,} sequences of 6 tokens (target: ≥ 20× faster than one process each)",
+        f"### 5. Batch: {count:,} sequences of 6 tokens "
+        "(target: ≥ 20× faster than one process each)",
         "",
         row("case", "time", "per sequence"),
         row("---", "---:", "---:"),
@@ -198,7 +199,7 @@ def batch(count: int, tmp: Path) -> list[str]:
             f"{count:,} separate runs (from the best of 20)",
             f"{t_single * count:.0f} s",
             f"{t_single * 1000:.0f} ms",
-        ),  # fmt: skip
+        ),
         row("ratio", f"{t_single * count / t_batch:.0f}×", ""),
     ]
 

@@ -25,14 +25,10 @@ def sh(
 
 
 def test_stdin_to_jsonl_to_a_consumer():
-    consumer = (
-        "jq -c .steps.context"
-        if HAS_JQ
-        else f'{sys.executable} -c \'import json,sys; print(json.dumps(json.loads(sys.stdin.readline())["steps"]["context"]))\''
-    )
-    done = sh(
-        f"cat sample_inputs/journey.csv | {ATTN} compute - --format jsonl --show context | {consumer}"
-    )
+    python = "import json,sys; print(json.dumps(json.load(sys.stdin)['steps']['context']))"
+    consumer = "jq -c .steps.context" if HAS_JQ else f'{sys.executable} -c "{python}"'
+    attn = f"{ATTN} compute - --format jsonl --show context"
+    done = sh(f"cat sample_inputs/journey.csv | {attn} | {consumer}")
     assert done.returncode == 0, done.stderr
     context = np.array(json.loads(done.stdout))
     np.testing.assert_allclose(context[1], [0.4419, 0.6515, 0.5683], atol=5e-5)
@@ -43,7 +39,8 @@ def test_only_data_on_stdout_and_messages_on_stderr(tmp_path):
     path = tmp_path / "big.npy"
     np.save(path, np.full((2, 2), 1e25))
     done = sh(
-        f"{ATTN} compute {path} --format json | {sys.executable} -c 'import json,sys; json.load(sys.stdin)'"
+        f"{ATTN} compute {path} --format json | "
+        f"{sys.executable} -c 'import json,sys; json.load(sys.stdin)'"
     )
     assert done.returncode == 0 and b"attn: note: float32 overflowed" in done.stderr
 
@@ -126,7 +123,8 @@ def test_batch_streams_one_line_per_record():
 
 def test_many_files_in_one_process_and_xargs():
     done = sh(
-        f"{ATTN} compute sample_inputs/journey.csv sample_inputs/cat.json --format jsonl --show context"
+        f"{ATTN} compute sample_inputs/journey.csv sample_inputs/cat.json "
+        "--format jsonl --show context"
     )
     ids = [json.loads(line)["id"] for line in done.stdout.decode().splitlines()]
     assert ids == ["sample_inputs/journey.csv", "sample_inputs/cat.json"]
