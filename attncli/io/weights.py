@@ -100,6 +100,11 @@ def save_weights(
 # ---- reading -----------------------------------------------------------------------------------
 
 
+def load_weights_file(path: Path) -> dict[str, np.ndarray]:
+    """Every floating-point array of a weight file under its own name (no layout renaming)."""
+    return _read_arrays(path)[0]
+
+
 def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     suffix = path.suffix.lower()
     if suffix not in WEIGHT_SUFFIXES:

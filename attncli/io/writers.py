@@ -85,3 +85,18 @@ def one_step(steps: list[str], fmt: str) -> str:
             f"--format {fmt} writes one step; pick it with --show (e.g. --show weights)"
         )
     return steps[0]
+
+
+def embeddings_csv(tokens: tuple[str, ...], values: np.ndarray) -> str:
+    """Embeddings as attn compute reads them: a header, then ``token,d0,d1,...`` per row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["token", *(f"d{j}" for j in range(values.shape[1]))])
+    for token, row in zip(tokens, values.astype(str), strict=True):
+        writer.writerow([token, *row])
+    return out.getvalue()
+
+
+def embeddings_json(tokens: tuple[str, ...], values: np.ndarray) -> str:
+    """``{"tokens": [...], "embeddings": [[...], ...]}``: attn compute's JSON input format."""
+    return f'{{"tokens": {json.dumps(list(tokens))}, "embeddings": {json_array(values)}}}\n'

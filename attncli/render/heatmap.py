@@ -131,3 +131,21 @@ def views(result: AttentionResult, names: Sequence[str], width: int, color: bool
         else:
             out.append(stats_table(result, precision=precision))
     return out
+
+
+def summary_table(rows: list[dict], with_query: bool, file=None) -> None:
+    """Print the per-layer, per-head summary of a model's attention."""
+    from attncli.render.tables import make_console
+
+    table = Table(title="attention per layer and head", title_justify="left",
+                  title_style="bold cyan", header_style="bold")  # fmt: skip
+    columns = ["layer", "head", "mean entropy", "most attended"]
+    columns += ["query's top token", "its weight"] if with_query else []
+    for name in columns:
+        table.add_column(name, justify="right" if name in ("layer", "head") else "left")
+    for r in rows:
+        cells = [str(r["layer"]), str(r["head"]), f"{r['mean_entropy']:.3f}", r["most_attended"]]
+        if with_query:
+            cells += [r["query_top"], f"{r['query_top_weight']:.3f}"]
+        table.add_row(*cells)
+    make_console(file, width=None if file is None else 120).print(table)

