@@ -708,6 +708,15 @@ def model_command(
             "Model", "Output the hidden states entering --layer (for attn compute).", "--embeddings"
         ),
     ] = False,
+    merge: Annotated[
+        bool,
+        _opt(
+            "Model",
+            "Merge sub-word tokens into words: mean over a word's query pieces, sum over its "
+            "key pieces (rows still sum to 1).",
+            "--merge-words",
+        ),
+    ] = False,
     explain_: Annotated[
         bool, _opt("Output", "Trace --query step by step instead.", "--explain")
     ] = False,
@@ -738,6 +747,11 @@ def model_command(
         stack = model.forward(enc.ids, enc.tokens, max(layers), **run)
         if output is not None:
             _check_not_input(output, [model_dir])
+        if merge and (embeddings or explain_ or layer == "all" or head == "all"):
+            raise ConfigError(
+                "--merge-words shows the weights of one layer (not with --embeddings, "
+                "--explain or all)"
+            )
         if embeddings:
             _emit_embeddings(enc.tokens, stack[layers[-1]][0], fmt, precision, output)
             return
@@ -752,6 +766,10 @@ def model_command(
         source = folder.parent.name if folder.name == "model" else folder.name
         label = f"{source} layer {layers[0]}" + (f" head {head}" if head is not None else "")
         result = replace(result, weights_source=label)
+        if merge:
+            from attncli.model.words import merge_words
+
+            result = merge_words(result, enc.word_of, enc.words)
         if explain_:
             from attncli.core.result import find_query
             from attncli.explain import build_trace

@@ -190,3 +190,31 @@ def test_packaged_minilm_matches_transformers():
     for i, (h, result) in enumerate(model.forward(enc.ids, enc.tokens, engine="numpy")):
         np.testing.assert_allclose(h, hidden[i], atol=5e-5, rtol=1e-4)
         np.testing.assert_allclose(result.weights, attentions[i], **TOL)
+
+
+def test_merge_words_means_query_pieces_and_sums_key_pieces():
+    from attncli import compute
+    from attncli.model.words import merge_words
+
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    r = compute(x, ("[CLS]", "un", "##bel", "works", "[SEP]"), mode="multi-head", d_out=4, heads=2)
+    merged = merge_words(r, (0, 1, 1, 2, 3), ("[CLS]", "unbel", "works", "[SEP]"))
+    w = r.weights
+    assert merged.weights.shape == (2, 4, 4) and merged.tokens[1] == "unbel"
+    expected = (w[:, 1, 1] + w[:, 1, 2] + w[:, 2, 1] + w[:, 2, 2]) / 2
+    np.testing.assert_allclose(merged.weights[:, 1, 1], expected, rtol=1e-6)
+    np.testing.assert_allclose(merged.weights[:, 0, 1], w[:, 0, 1] + w[:, 0, 2], rtol=1e-6)
+    np.testing.assert_allclose(merged.weights.sum(-1), 1, atol=1e-6)
+    np.testing.assert_allclose(merged.steps["inputs"][1], x[1:3].mean(axis=0), rtol=1e-6)
+
+
+def test_packaged_minilm_merges_sub_words(run):
+    try:
+        load_model()
+    except Exception as e:
+        pytest.skip(f"the packaged all-MiniLM-L6-v2 is not installed ({e})")
+    result = run("model", "Tokenization works", "--layer", "1", "--merge-words", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["tokens"] == ["[CLS]", "Tokenization", "works", "[SEP]"]
+    np.testing.assert_allclose(np.array(doc["steps"]["weights"]).sum(-1), 1, atol=1e-5)

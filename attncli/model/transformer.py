@@ -38,9 +38,14 @@ def default_model_dir() -> Path:
 
 @dataclass(frozen=True)
 class Encoding:
+    """Token ids and labels, which tokens are special, and the word each token belongs to
+    (``words[i]``: the text of token i's word, or the special token itself)."""
+
     ids: np.ndarray
     tokens: tuple[str, ...]
     special: tuple[bool, ...]
+    word_of: tuple[int, ...]  # token -> index into words
+    words: tuple[str, ...]
 
 
 class TransformerModel:
@@ -82,7 +87,21 @@ class TransformerModel:
         if len(enc.ids) > self.max_tokens:
             raise InputError(f"{len(enc.ids)} tokens, more than the model's {self.max_tokens}")
         special = tuple(bool(s) for s in enc.special_tokens_mask)
-        return Encoding(np.array(enc.ids), tuple(enc.tokens), special)
+        word_of: list[int] = []
+        words: list[str] = []
+        last, begin = None, 0
+        for token, is_special, word, (start, end) in zip(
+            enc.tokens, special, enc.word_ids, enc.offsets, strict=True
+        ):
+            key = None if is_special or word is None else word
+            if key is None or key != last:  # a new word (special tokens stand alone)
+                begin = start
+                words.append(token if key is None else text[start:end].strip())
+            else:
+                words[-1] = text[begin:end].strip()
+            word_of.append(len(words) - 1)
+            last = key
+        return Encoding(np.array(enc.ids), tuple(enc.tokens), special, tuple(word_of), tuple(words))
 
     # ---- forward pass ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ artists; :func:`save_figure` writes it atomically in the format the suffix names
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,8 @@ def weights_figure(result: AttentionResult, title: str = ""):
     cell = 0.55 if n <= ANNOTATE_MAX else max(0.14, 7.0 / n)
     side = max(3.2, n * cell)
     font = 9 if n <= 20 else max(4.0, 9 * 20 / n)
-    fig = figure_cls(figsize=(len(maps) * (side + 1.2) + 1.0, side + 1.8), layout="constrained")
+    width = len(maps) * (side + 1.2) + 1.0
+    fig = figure_cls(figsize=(width, side + 1.8), layout="constrained")
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
     # masked cells are transparent: the hatching shows through
     cmap = colormaps["viridis"].with_extremes(bad=(0, 0, 0, 0))
@@ -68,8 +70,8 @@ def weights_figure(result: AttentionResult, title: str = ""):
                     ax.text(j, r, f"{value:.2f}", ha="center", va="center", color=shade,
                             fontsize=font - 1)  # fmt: skip
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
-    if title:
-        fig.suptitle(title, fontsize=10)
+    if title:  # wrapped to the figure's width (about 11 characters an inch at 10 pt)
+        fig.suptitle(textwrap.fill(title, max(30, int(width * 11))), fontsize=10)
     return fig
 
 
