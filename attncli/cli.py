@@ -720,6 +720,15 @@ def model_command(
     explain_: Annotated[
         bool, _opt("Output", "Trace --query step by step instead.", "--explain")
     ] = False,
+    plot_to: Annotated[
+        Path | None,
+        _opt(
+            "Output",
+            "Also save the weights as an image (.png/.svg/.pdf).",
+            "--plot",
+            show_default=False,
+        ),
+    ] = None,
     query: Annotated[
         str | None, _opt("Output", "A token or a 0-based index.", show_default=False)
     ] = None,
@@ -770,6 +779,10 @@ def model_command(
             from attncli.model.words import merge_words
 
             result = merge_words(result, enc.word_of, enc.words)
+        if plot_to is not None:
+            from attncli.render.plot import save_figure, weights_figure
+
+            save_figure(weights_figure(_narrow(result, query), f'"{text}" · {label}'), plot_to)
         if explain_:
             from attncli.core.result import find_query
             from attncli.explain import build_trace

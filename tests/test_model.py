@@ -218,3 +218,11 @@ def test_packaged_minilm_merges_sub_words(run):
     doc = json.loads(result.stdout)
     assert doc["tokens"] == ["[CLS]", "Tokenization", "works", "[SEP]"]
     np.testing.assert_allclose(np.array(doc["steps"]["weights"]).sum(-1), 1, atol=1e-5)
+
+
+def test_model_plot_shows_the_head_weights(run, bert_dir, tmp_path):
+    image = tmp_path / "head.png"
+    result = run("model", "the cat sat", "--model-dir", bert_dir, "--layer", "0", "--head", "1",
+                 "--plot", image, "--show", "weights")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert image.read_bytes().startswith(b"\x89PNG")
