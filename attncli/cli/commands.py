@@ -1,0 +1,473 @@
+"""The attention commands: compute, explain, heatmap, plot, samples, info."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attncli import __version__
+from attncli.cli.app import (
+    ALL_STEPS,
+    Causal,
+    Debug,
+    Device,
+    DOut,
+    Dropout,
+    DType,
+    DTypeOpt,
+    Engine,
+    EngineOpt,
+    ExplainFormat,
+    Format,
+    Heads,
+    Input,
+    InputFormat,
+    InputFormatOpt,
+    ModeOpt,
+    Output,
+    PlotKind,
+    Precision,
+    QkvBias,
+    Scale,
+    Seed,
+    Weights,
+    WeightsPrefix,
+    app,
+    errors_to_exit,
+    opt,
+)
+from attncli.cli.output import (
+    check_not_input,
+    check_precision,
+    emit,
+    print_or_write,
+    save_weights_of,
+    split_show,
+    table_text,
+    text_sink,
+    write_text,
+)
+from attncli.cli.run import Runner, load_input, narrow
+from attncli.errors import AttncliError, ConfigError
+
+
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn compute sample_inputs/journey.csv\n\n"
+        "  attn compute sample:journey --mode trainable --d-out 2 --seed 123 --query journey\n\n"
+        "  attn compute data.json --mode multi-head --heads 2 --d-out 4 --causal --format json"
+        " | jq .steps.weights\n\n"
+        "  cat emb.csv | attn compute - --mode linear --format csv > context.csv\n\n"
+        "  attn compute sample:cat --mode linear --save-weights w.npz;"
+        " attn compute sample:cat --mode linear --weights w.npz"
+    )
+)
+def compute(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Embeddings: .csv/.json/.npy files, '-' for standard input, or sample:NAME "
+            "(several: one result each).",
+            show_default=False,
+        ),
+    ],
+    mode: ModeOpt = None,
+    d_out: DOut = None,
+    heads: Heads = None,
+    causal: Causal = False,
+    dropout: Dropout = 0.0,
+    scale: Scale = None,
+    qkv_bias: QkvBias = False,
+    dtype: DTypeOpt = DType.float32,
+    seed: Seed = 123,
+    weights: Weights = None,
+    weights_prefix: WeightsPrefix = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
+    save_weights: Annotated[
+        Path | None, opt("Weights", "Write the parameters used (.json or .npz).", "--save-weights")
+    ] = None,
+    fmt: Annotated[
+        Format,
+        opt(
+            "Output",
+            "table: rich tables; json: every step; jsonl: a JSON line per input; "
+            "csv/npy: one step; npz: all.",
+            "--format",
+            "-f",
+        ),
+    ] = Format.table,
+    show: Annotated[
+        str | None,
+        opt(
+            "Output",
+            "Steps to output, comma separated (e.g. weights,context), or all; "
+            "heatmap and stats draw the weights (tables only).",
+            show_default=False,
+        ),
+    ] = None,
+    query: Annotated[
+        str | None,
+        opt(
+            "Output", "Keep only this query's rows: a token or a 0-based index.", show_default=False
+        ),
+    ] = None,
+    precision: Precision = 4,
+    full: Annotated[
+        bool, opt("Output", "Show large matrices whole instead of eliding with …", "--full")
+    ] = False,
+    output: Output = None,
+    input_format: InputFormatOpt = None,
+    quiet: Annotated[bool, opt("Output", "No progress bar on stderr.", "--quiet", "-q")] = False,
+    batch: Annotated[
+        bool,
+        opt(
+            "Input",
+            'Read JSON Lines records {"id", "tokens", "embeddings"}, one per line, and write a '
+            "JSON line per record (streaming).",
+            "--batch",
+        ),
+    ] = False,
+    fail_fast: Annotated[
+        bool, opt("Input", "With --batch: stop at the first bad record.", "--fail-fast")
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Compute self-attention on embeddings and show every intermediate matrix."""
+    with errors_to_exit(debug):
+        from attncli.core.result import CONTEXT_STEPS, parse_steps
+
+        show, views = split_show(show, fmt)
+        wanted = parse_steps(show) if show else ([] if views else None)
+        if wanted is None and fmt in (Format.csv, Format.npy):
+            wanted = ["context"]
+        runner = Runner(
+            weights, weights_prefix, engine, device,
+            context_only=bool(wanted) and not views and set(wanted) <= CONTEXT_STEPS,
+            quiet=quiet, mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout,
+            scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+        )  # fmt: skip
+        if batch and fmt is Format.table:
+            fmt = Format.jsonl  # a batch is a stream of records: JSON Lines
+        sources = [*inputs, weights]
+        if output is not None:
+            check_not_input(output, sources)
+        if batch or len(inputs) > 1 or fmt is Format.jsonl:
+            if save_weights is not None:
+                raise ConfigError("--save-weights takes a single input (the weights are shared)")
+            failed = _run_many(inputs, runner, batch, fail_fast, fmt, show, views, query,
+                               precision, full, output, input_format)  # fmt: skip
+            if failed:
+                raise typer.Exit(2)
+            return
+        result = narrow(runner.run(load_input(inputs[0], input_format)), query)
+        if save_weights is not None:
+            save_weights_of(result, save_weights, sources)
+        emit(result, fmt, show, precision, full, output, sources, views)
+
+
+def _run_many(
+    inputs: list[str], runner: Runner, batch: bool, fail_fast: bool, fmt: Format,
+    show: str | None, views: list[str], query: str | None, precision: int, full: bool,
+    output: Path | None, input_format: InputFormat | None,
+) -> int:  # fmt: skip
+    """Several results in one process: the files given, or the records of a JSON Lines --batch.
+
+    JSON Lines out (a line per input, in order, ``id`` first), or tables one after another. A bad
+    record becomes an error record on stdout and a message on stderr; the others still run
+    (unless ``fail_fast``). Returns the number of failures.
+    """
+    import json
+
+    from attncli.io import writers
+    from attncli.io.readers import iter_batch
+
+    if fmt not in (Format.jsonl, Format.table):
+        wanted = "jsonl" if batch else "jsonl or table"
+        raise ConfigError(f"several results need --format {wanted}, not {fmt.value}")
+    if batch and len(inputs) != 1:
+        raise ConfigError("--batch reads one JSON Lines source ('-' or a file)")
+    check_precision(precision)
+
+    def records():
+        if not batch:
+            for source in inputs:
+                try:
+                    yield source, None, load_input(source, input_format)
+                except AttncliError as e:
+                    yield source, None, e
+            return
+        source = inputs[0]
+        if source == "-":
+            yield from ((r, n, e) for n, r, e in iter_batch(sys.stdin.buffer, "<stdin>"))
+            return
+        from attncli.io.readers import read_bytes
+
+        data = io.BytesIO(read_bytes(Path(source)))
+        yield from ((r, n, e) for n, r, e in iter_batch(data, source))
+
+    failures = 0
+    with text_sink(output) as write:
+        for record_id, line, item in records():
+            first = {"id": record_id} if line is None else {"id": record_id, "line": line}
+            try:
+                if isinstance(item, AttncliError):
+                    raise item
+                result = narrow(runner.run(item), query)
+                if fmt is Format.jsonl:
+                    steps = result.select_steps(show, ALL_STEPS)
+                    write(writers.to_json(result, steps, first))
+                else:
+                    write(table_text(result, show, views, precision, full, f"{record_id}"))
+            except AttncliError as e:
+                failures += 1
+                where = f"line {line}" if line is not None else str(record_id)
+                message = str(e) if where in str(e) else f"{where}: {e}"
+                sys.stderr.write(f"attn: error: {message}\n")
+                if fmt is Format.jsonl:
+                    write(json.dumps({**first, "error": message}, ensure_ascii=False) + "\n")
+                if fail_fast:
+                    break
+    return failures
+
+
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn explain sample_inputs/journey.csv --query journey\n\n"
+        "  attn explain sample:journey --mode trainable --d-out 2 --seed 123 --query 1\n\n"
+        "  attn explain sample:cat --mode multi-head --heads 2 --causal --query it"
+        " --format markdown -o trace.md"
+    )
+)
+def explain(
+    input: Input,
+    query: Annotated[
+        str | None,
+        opt(
+            "Output",
+            "The token to follow: a token or a 0-based index (default: the first).",
+            show_default=False,
+        ),
+    ] = None,
+    mode: ModeOpt = None,
+    d_out: DOut = None,
+    heads: Heads = None,
+    causal: Causal = False,
+    dropout: Dropout = 0.0,
+    scale: Scale = None,
+    qkv_bias: QkvBias = False,
+    dtype: DTypeOpt = DType.float32,
+    seed: Seed = 123,
+    weights: Weights = None,
+    weights_prefix: WeightsPrefix = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
+    fmt: Annotated[
+        ExplainFormat,
+        opt(
+            "Output",
+            "terminal: panels; markdown: a document; json: the trace as data.",
+            "--format",
+            "-f",
+        ),
+    ] = ExplainFormat.terminal,
+    precision: Precision = 4,
+    output: Output = None,
+    input_format: InputFormatOpt = None,
+    debug: Debug = False,
+) -> None:
+    """Trace one query step by step: each formula, why it exists, the arithmetic on your numbers."""
+    with errors_to_exit(debug):
+        from attncli.core.result import find_query
+        from attncli.explain import build_trace
+
+        check_precision(precision)
+        runner = Runner(
+            weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
+            causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+        )  # fmt: skip
+        result = runner.run(load_input(input, input_format))
+        index = 0 if query is None else find_query(result.tokens, query)
+        trace = build_trace(result, index, precision)
+        if output is not None:
+            check_not_input(output, [input, weights])
+        if fmt is ExplainFormat.terminal:
+            from attncli.render.explain import print_trace
+
+            print_or_write(lambda file: print_trace(trace, precision, file), output)
+            return
+        if fmt is ExplainFormat.markdown:
+            from attncli.render.explain import trace_markdown
+
+            text = trace_markdown(trace, precision)
+        else:
+            text = json.dumps(trace.to_dict(), allow_nan=False, ensure_ascii=False)
+        write_text(text + "\n", output)
+
+
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn heatmap sample:cat --causal\n\n"
+        "  attn heatmap sample:cat --mode multi-head --heads 2 --stats"
+    )
+)
+def heatmap(
+    input: Input,
+    stats: Annotated[
+        bool, opt("Output", "Add per-query statistics (top-3, entropy).", "--stats")
+    ] = False,
+    query: Annotated[
+        str | None,
+        opt("Output", "Only this query's row: a token or an index.", show_default=False),
+    ] = None,
+    mode: ModeOpt = None,
+    d_out: DOut = None,
+    heads: Heads = None,
+    causal: Causal = False,
+    dropout: Dropout = 0.0,
+    scale: Scale = None,
+    qkv_bias: QkvBias = False,
+    dtype: DTypeOpt = DType.float32,
+    seed: Seed = 123,
+    weights: Weights = None,
+    weights_prefix: WeightsPrefix = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
+    output: Output = None,
+    input_format: InputFormatOpt = None,
+    debug: Debug = False,
+) -> None:
+    """Draw the attention weights in the terminal: coloured cells (shading without colour)."""
+    show = "heatmap,stats" if stats else "heatmap"
+    compute(
+        [input], mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
+        qkv_bias=qkv_bias, dtype=dtype, seed=seed, weights=weights, weights_prefix=weights_prefix,
+        engine=engine, device=device, fmt=Format.table, show=show, query=query, output=output,
+        input_format=input_format, debug=debug,
+    )  # fmt: skip
+
+
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn plot sample:cat --mode multi-head --heads 2 --causal -o weights.png\n\n"
+        "  attn plot sample:bank_money sample:bank_river --kind vectors -o bank.svg"
+    )
+)
+def plot(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="One or more embeddings sources (files, '-', sample:NAME).", show_default=False
+        ),
+    ],
+    output: Annotated[Path, opt("Output", "The image: .png, .svg or .pdf.", "--output", "-o")],
+    kind: Annotated[
+        PlotKind,
+        opt("Output", "weights: heatmaps per head; vectors: inputs → contexts in 2-D (PCA)."),
+    ] = PlotKind.weights,
+    mode: ModeOpt = None,
+    d_out: DOut = None,
+    heads: Heads = None,
+    causal: Causal = False,
+    dropout: Dropout = 0.0,
+    scale: Scale = None,
+    qkv_bias: QkvBias = False,
+    dtype: DTypeOpt = DType.float32,
+    seed: Seed = 123,
+    weights: Weights = None,
+    weights_prefix: WeightsPrefix = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
+    input_format: InputFormatOpt = None,
+    debug: Debug = False,
+) -> None:
+    """Save attention as an image (needs matplotlib: pip install "attncli[plot]")."""
+    with errors_to_exit(debug):
+        from attncli.render.plot import save_figure, vectors_figure, weights_figure
+        from attncli.render.tables import summary_line
+
+        check_not_input(output, [*inputs, weights])
+        runner = Runner(
+            weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
+            causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+        )  # fmt: skip
+        results = [(source, runner.run(load_input(source, input_format))) for source in inputs]
+        if kind is PlotKind.vectors:
+            fig = vectors_figure(results)
+        elif len(results) > 1:
+            raise ConfigError("--kind weights draws one input; give one, or use --kind vectors")
+        else:
+            source, result = results[0]
+            summary = summary_line(result).plain.removeprefix("attncli · ")
+            fig = weights_figure(result, f"{source} · {summary}")
+        save_figure(fig, output)
+
+
+@app.command(
+    epilog=(
+        "[bold]Examples[/bold]\n\n  attn samples\n\n"
+        "  attn compute sample:cat --mode multi-head --heads 2"
+    )
+)
+def samples(debug: Debug = False) -> None:
+    """List the bundled sample inputs (use them as sample:NAME)."""
+    with errors_to_exit(debug):
+        from attncli.io.readers import load_embeddings
+        from attncli.io.samples import list_samples
+
+        for sample in list_samples():
+            emb = load_embeddings(sample.files[0])
+            files = ", ".join(p.name for p in sample.files)
+            preview = " ".join(emb.tokens)
+            preview = preview if len(preview) <= 48 else preview[:47] + "…"
+            typer.echo(
+                f"sample:{sample.name:<10} {len(emb.tokens):>3} tokens × {emb.values.shape[1]:<3} "
+                f"{preview}  [{files}]"
+            )
+
+
+@app.command(epilog="[bold]Example[/bold]\n\n  attn info")
+def info(debug: Debug = False) -> None:
+    """Versions, and the engines and devices this machine offers (imports torch if installed)."""
+    with errors_to_exit(debug):
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        from attncli.engines import GPU_TORCH_TOKENS, torch_installed
+
+        def ver(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
+
+        lines = [f"attncli {__version__}", f"python {platform.python_version()}"]
+        lines += [f"{name} {ver(name)}" for name in ("numpy", "typer", "rich", "safetensors")]
+        engines = ["numpy on cpu (float32, float64)"]
+        if torch_installed():
+            import torch
+
+            cuda = torch.version.cuda or "none"
+            lines.append(f"torch {torch.__version__} (CUDA build: {cuda})")
+            devices = ["cpu"]
+            for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+                devices.append(f"cuda:{i} {torch.cuda.get_device_name(i)}")
+            mps = getattr(torch.backends, "mps", None)
+            if mps is not None and mps.is_available():
+                devices.append("mps")
+            engines.append(f"torch on {', '.join(devices)} (float32, float64, float16, bfloat16)")
+            auto = f"numpy on the CPU; torch on a GPU from {GPU_TORCH_TOKENS} tokens"
+        else:
+            lines.append('torch not installed (pip install "attncli[torch]")')
+            auto = "numpy (torch is not installed)"
+        lines += [f"engines: {'; '.join(engines)}", f"--engine auto: {auto}"]
+        typer.echo("\n".join(lines))

@@ -1,0 +1,213 @@
+"""attn model: the attention of a real pretrained transformer on a sentence."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from attncli.cli.app import (
+    Debug,
+    Device,
+    Engine,
+    EngineOpt,
+    Format,
+    Output,
+    Precision,
+    app,
+    errors_to_exit,
+    opt,
+)
+from attncli.cli.output import check_not_input, emit, print_or_write, split_show, write_bytes
+from attncli.cli.run import narrow
+from attncli.errors import ConfigError
+
+
+@app.command(
+    name="model",
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        '  attn model "The cat sat on the mat because it was warm" --layer 3 --head 5\n\n'
+        '  attn model "The cat sat on the mat because it was warm" --layer 3 --head 5'
+        " --query it --explain\n\n"
+        '  attn model "Money bank grows" --embeddings --layer 0 --format json > bank.json\n\n'
+        '  attn model "The cat sat on the mat" --layer all --head all\n\n'
+        '  attn model --model-dir ~/models/my-bert "..."'
+    ),
+)
+def model_command(
+    text: Annotated[
+        str, typer.Argument(help="The sentence to run through the model.", show_default=False)
+    ],
+    model_dir: Annotated[
+        Path | None,
+        opt(
+            "Model",
+            "A Hugging Face model folder (config.json, model.safetensors, tokenizer.json) "
+            "[default: the packaged all-MiniLM-L6-v2].",
+            "--model-dir",
+            show_default=False,
+        ),
+    ] = None,
+    layer: Annotated[str, opt("Model", "The layer, from 0, or all.")] = "0",
+    head: Annotated[
+        str | None,
+        opt("Model", "One head, from 0, or all [default: every head].", show_default=False),
+    ] = None,
+    embeddings: Annotated[
+        bool,
+        opt(
+            "Model", "Output the hidden states entering --layer (for attn compute).", "--embeddings"
+        ),
+    ] = False,
+    merge: Annotated[
+        bool,
+        opt(
+            "Model",
+            "Merge sub-word tokens into words: mean over a word's query pieces, sum over its "
+            "key pieces (rows still sum to 1).",
+            "--merge-words",
+        ),
+    ] = False,
+    explain_: Annotated[
+        bool, opt("Output", "Trace --query step by step instead.", "--explain")
+    ] = False,
+    plot_to: Annotated[
+        Path | None,
+        opt(
+            "Output",
+            "Also save the weights as an image (.png/.svg/.pdf).",
+            "--plot",
+            show_default=False,
+        ),
+    ] = None,
+    query: Annotated[
+        str | None, opt("Output", "A token or a 0-based index.", show_default=False)
+    ] = None,
+    fmt: Annotated[
+        Format, opt("Output", "table, json, csv, npy or npz.", "--format", "-f")
+    ] = Format.table,
+    show: Annotated[
+        str | None, opt("Output", "Steps or views to show (see attn compute).", show_default=False)
+    ] = None,
+    precision: Precision = 4,
+    full: Annotated[bool, opt("Output", "Show large matrices whole.", "--full")] = False,
+    output: Output = None,
+    engine: EngineOpt = Engine.auto,
+    device: Device = "auto",
+    debug: Debug = False,
+) -> None:
+    """Attention of a real pretrained transformer (BERT or GPT-2 family) on a sentence, offline."""
+    with errors_to_exit(debug):
+        from attncli.model import load_model
+
+        model = load_model(model_dir)
+        enc = model.encode(text)
+        run = {"engine": engine.value, "device": device}
+        layers = range(model.n_layers) if layer == "all" else [_index(layer, "--layer")]
+        stack = model.forward(enc.ids, enc.tokens, max(layers), **run)
+        if output is not None:
+            check_not_input(output, [model_dir])
+        if merge and (embeddings or explain_ or layer == "all" or head == "all"):
+            raise ConfigError(
+                "--merge-words shows the weights of one layer (not with --embeddings, "
+                "--explain or all)"
+            )
+        if embeddings:
+            _emit_embeddings(enc.tokens, stack[layers[-1]][0], fmt, precision, output)
+            return
+        if layer == "all" or head == "all":
+            _emit_summary(model, stack, layers, enc.tokens, query, fmt, output)
+            return
+        result = stack[layers[0]][1]
+        if head is not None:
+            attn_in = result.steps["inputs"]
+            result = model.head(attn_in, enc.tokens, layers[0], _index(head, "--head"), **run)
+        folder = model.folder
+        source = folder.parent.name if folder.name == "model" else folder.name
+        label = f"{source} layer {layers[0]}" + (f" head {head}" if head is not None else "")
+        result = replace(result, weights_source=label)
+        if merge:
+            from attncli.model.words import merge_words
+
+            result = merge_words(result, enc.word_of, enc.words)
+        if plot_to is not None:
+            from attncli.render.plot import save_figure, weights_figure
+
+            save_figure(weights_figure(narrow(result, query), f'"{text}" · {label}'), plot_to)
+        if explain_:
+            from attncli.core.result import find_query
+            from attncli.explain import build_trace
+            from attncli.render.explain import print_trace
+
+            index = 0 if query is None else find_query(result.tokens, query)
+            trace = build_trace(result, index, precision)
+            print_or_write(lambda file: print_trace(trace, precision, file), output)
+            return
+        show, views = split_show(show, fmt)
+        emit(narrow(result, query), fmt, show, precision, full, output, [model_dir], views)
+
+
+def _index(value: str, option: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r}: give a number from 0, or all") from None
+
+
+def _emit_embeddings(tokens, hidden, fmt: Format, precision: int, output: Path | None) -> None:
+    """Hidden states as embeddings attn compute reads back: JSON {tokens, embeddings}, CSV, NPY."""
+    from attncli.io import writers
+
+    hidden = np.asarray(hidden, dtype=np.float32)
+    if fmt is Format.npy:
+        import io as _io
+
+        buf = _io.BytesIO()
+        np.save(buf, hidden)
+        data = buf.getvalue()
+    elif fmt is Format.csv:
+        data = writers.embeddings_csv(tokens, hidden).encode()
+    elif fmt in (Format.json, Format.jsonl):
+        data = writers.embeddings_json(tokens, hidden).encode()
+    else:
+        raise ConfigError("--embeddings writes json, csv or npy (to feed attn compute)")
+    write_bytes(data, output, binary=fmt is Format.npy)
+
+
+def _emit_summary(model, stack, layers, tokens, query, fmt: Format, output: Path | None) -> None:
+    """Per layer and head: mean entropy over queries, the most attended token, and the query's
+    favourite when --query is given."""
+    from attncli.core.result import find_query
+    from attncli.core.stats import row_stats
+
+    q = None if query is None else find_query(tokens, query)
+    rows = []
+    for i in layers:
+        weights = stack[i][1].weights
+        for h, w in enumerate(weights):
+            visible = [j + 1 if model.causal else len(tokens) for j in range(len(tokens))]
+            stats = [row_stats(w[r], 1, visible[r]) for r in range(len(tokens))]
+            row = {
+                "layer": i, "head": h,
+                "mean_entropy": float(np.mean([s.entropy for s in stats])),
+                "most_attended": tokens[int(np.argmax(w.sum(axis=0)))],
+            }  # fmt: skip
+            if q is not None:
+                row["query_top"] = tokens[stats[q].top[0]]
+                row["query_top_weight"] = stats[q].top_weights[0]
+            rows.append(row)
+    if fmt in (Format.json, Format.jsonl):
+        import json
+
+        text = json.dumps({"tokens": list(tokens), "heads": rows}) + "\n"
+        write_bytes(text.encode(), output, binary=False)
+        return
+    if fmt is not Format.table:
+        raise ConfigError("--layer all / --head all write a table or json")
+    from attncli.render.heatmap import summary_table
+
+    print_or_write(lambda file: summary_table(rows, query is not None, file), output)

@@ -1,0 +1,107 @@
+"""From options to an AttentionResult: loading inputs and weights, computing, progress."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from attncli.cli.app import Engine, InputFormat
+from attncli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from attncli.core.config import AttentionConfig
+    from attncli.core.result import AttentionResult
+    from attncli.io.readers import Embeddings
+
+
+class Runner:
+    """Computes attention for embeddings with one set of options and one weight file (loaded
+    once), so a batch of sequences shares the very same parameters."""
+
+    def __init__(
+        self,
+        weights: Path | None,
+        weights_prefix: str | None,
+        engine: Engine,
+        device: str,
+        context_only: bool = False,
+        quiet: bool = True,
+        **options: object,
+    ) -> None:
+        self.values = {k: getattr(v, "value", v) for k, v in options.items()}
+        self.weights, self.engine, self.device = weights, engine.value, device
+        self.context_only, self.quiet = context_only, quiet
+        self.file = None
+        if weights is not None:
+            from attncli.io.weights import load_weights
+
+            self.file = load_weights(weights, weights_prefix)
+
+    def run(self, emb: Embeddings) -> AttentionResult:
+        """With a weight file, an unset ``mode`` is the one its keys imply and ``heads`` may come
+        from its metadata; multi-head weights without a head count are an error, never a guess."""
+        from attncli.core import AttentionConfig
+        from attncli.core import compute as run
+        from attncli.core.params import parameters_from_named
+
+        values = dict(self.values)
+        parameters = None
+        wf = self.file
+        values["mode"] = values["mode"] or (wf.mode if wf is not None else "simple")
+        if wf is not None and values["mode"] == "multi-head" and values["heads"] is None:
+            if wf.heads is None:
+                raise ConfigError(
+                    f"{self.weights}: multi-head weights do not record the head count; pass --heads"
+                )
+            values["heads"] = wf.heads
+        config = AttentionConfig(**values)
+        if wf is not None:
+            d_in = emb.values.shape[1]
+            parameters = parameters_from_named(wf.named, config, d_in, str(self.weights))
+            config = replace(config, d_out=parameters.query.weight.shape[1])
+        wanted = self.context_only and not self.quiet
+        with _progress(emb.values.shape, config, wanted) as progress:
+            result = run(
+                emb.values, emb.tokens, config, parameters=parameters, engine=self.engine,
+                device=self.device, context_only=self.context_only, progress=progress,
+            )  # fmt: skip
+        for note in result.notes:
+            sys.stderr.write(f"attn: note: {note}\n")
+        return result if wf is None else replace(result, weights_source=str(self.weights))
+
+
+def load_input(input: str, input_format: InputFormat | None) -> Embeddings:
+    from attncli.io.readers import load_embeddings
+
+    if input == "-" and sys.stdin.isatty():
+        sys.stderr.write("attn: reading embeddings from standard input (end with Ctrl-D)…\n")
+    return load_embeddings(input, input_format.value if input_format else None)
+
+
+# Show a progress bar for work of at least this many multiply-adds (about a second here).
+PROGRESS_WORK = 2e10
+
+
+def _progress(shape: tuple[int, int], config: AttentionConfig, wanted: bool):
+    """A progress callback for long blockwise work on a terminal, else a context yielding None."""
+    if not (wanted and sys.stderr.isatty()):
+        return nullcontext(None)
+    n, d_in = shape
+    resolved = config.resolved(d_in)
+    if 2.0 * n * n * resolved.head_dim * resolved.heads < PROGRESS_WORK:
+        return nullcontext(None)
+    from attncli.render.progress import progress_bar
+
+    return progress_bar(n * resolved.heads, "attention")
+
+
+def narrow(result: AttentionResult, query: str | None) -> AttentionResult:
+    """The result kept to one query's rows when ``--query`` names one."""
+    if query is None:
+        return result
+    from attncli.core.result import find_query
+
+    return result.for_query(find_query(result.tokens, query))
