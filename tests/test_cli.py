@@ -17,10 +17,10 @@ JOURNEY_CSV = SAMPLES / "journey.csv"
 def test_version_and_help_have_examples(run):
     assert run("--version").stdout.strip() == f"attncli {__version__}"
     assert "Examples" in run("--help").stdout
-    for command in ("compute", "samples"):
+    for command in ("compute", "explain", "heatmap", "plot", "model", "samples", "info"):
         result = run(command, "--help")
         assert result.exit_code == 0
-        assert "Examples" in result.stdout and "attn " in result.stdout
+        assert "Example" in result.stdout and "attn " in result.stdout
 
 
 def test_table_output_shows_every_step_with_labels(run):

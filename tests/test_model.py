@@ -165,6 +165,8 @@ def test_cli_whole_stack_summary(run, gpt2_dir):
 @pytest.mark.parametrize(
     ("config", "message"),
     [({"model_type": "t5", "architectures": ["T5Model"]}, "unsupported architecture 't5'"),
+     ({"model_type": "bert", "position_embedding_type": "relative_key"},
+      "position_embedding_type = 'relative_key' is not supported"),
      (None, "not a model folder")],
 )  # fmt: skip
 def test_model_folder_errors(run, tmp_path, config, message):

@@ -219,6 +219,18 @@ def load_model(folder: Path | None = None) -> TransformerModel:
             f"{folder}: unsupported architecture {found!r}; attn model supports the BERT "
             "encoder family (model_type bert) and GPT-2 (gpt2)"
         )
+    unsupported = {
+        "position_embedding_type": ("absolute", config.get("position_embedding_type", "absolute")),
+        "scale_attn_by_inverse_layer_idx": (
+            False,
+            config.get("scale_attn_by_inverse_layer_idx", False),
+        ),
+        "hidden_act": ("gelu", config.get("hidden_act", "gelu") if arch == "bert" else "gelu"),
+        "activation_function": ("gelu_new", config.get("activation_function", "gelu_new")),
+    }
+    for key, (wanted, found) in unsupported.items():
+        if found != wanted:
+            raise ConfigError(f"{folder}: {key} = {found!r} is not supported (only {wanted!r})")
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise InputError(f"{folder}: no model.safetensors")
