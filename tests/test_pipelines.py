@@ -140,4 +140,8 @@ def test_exit_codes_are_the_same_across_commands():
     for command in ("compute", "explain", "heatmap"):
         assert sh(f"{ATTN} {command} sample:journey >/dev/null").returncode == 0
         assert sh(f"{ATTN} {command} missing.csv").returncode == 2
-        assert sh(f"{ATTN} {command} sample:journey --bogus-option").returncode == 2
+        usage = sh(f"{ATTN} {command} sample:journey --bogus-option")
+        assert usage.returncode == 2 and usage.stdout == b""
+        assert usage.stderr.decode() == (
+            f"attn: error: No such option: --bogus-option (see 'attn {command} --help')\n"
+        )

@@ -390,7 +390,7 @@ def plot(
     input_format: InputFormatOpt = None,
     debug: Debug = False,
 ) -> None:
-    """Save attention as an image (needs matplotlib: pip install "attncli[plot]")."""
+    """Save attention as an image (needs matplotlib: pip install "attncli\\[plot]")."""
     with errors_to_exit(debug):
         from attncli.render.plot import save_figure, vectors_figure, weights_figure
         from attncli.render.tables import summary_line
