@@ -228,3 +228,10 @@ def test_model_plot_shows_the_head_weights(run, bert_dir, tmp_path):
                  "--plot", image, "--show", "weights")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert image.read_bytes().startswith(b"\x89PNG")
+
+
+def test_model_reads_the_sentence_from_stdin(run, bert_dir):
+    piped = run("model", "-", "--model-dir", bert_dir, "--format", "json", input="the cat sat\n")
+    direct = run("model", "the cat sat", "--model-dir", bert_dir, "--format", "json")
+    assert piped.exit_code == 0, piped.stderr
+    assert json.loads(piped.stdout)["steps"] == json.loads(direct.stdout)["steps"]

@@ -115,3 +115,14 @@ def test_missing_matplotlib_says_how_to_install(run, tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     result = run("plot", "sample:journey", "-o", tmp_path / "w.png")
     assert result.exit_code == 2 and 'pip install "attncli[plot]"' in result.stderr
+
+
+def test_long_inputs_label_every_kth_token():
+    from attncli.render.plot import MAX_LABELS, weights_figure
+
+    n = 3 * MAX_LABELS
+    r = compute(np.random.default_rng(0).normal(size=(n, 4)))
+    ax = weights_figure(r).axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(labels) == MAX_LABELS and labels[:2] == ["t0", "t3"]
+    assert ax.images[0].get_array().shape == (n, n)  # every cell is still drawn

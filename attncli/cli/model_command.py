@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -40,7 +41,10 @@ from attncli.errors import ConfigError
 )
 def model_command(
     text: Annotated[
-        str, typer.Argument(help="The sentence to run through the model.", show_default=False)
+        str,
+        typer.Argument(
+            help="The sentence to run through the model ('-': standard input).", show_default=False
+        ),
     ],
     model_dir: Annotated[
         Path | None,
@@ -105,6 +109,8 @@ def model_command(
         from attncli.model import load_model
 
         model = load_model(model_dir)
+        if text == "-":  # the sentence from standard input, for pipelines
+            text = sys.stdin.read().strip()
         enc = model.encode(text)
         run = {"engine": engine.value, "device": device}
         layers = range(model.n_layers) if layer == "all" else [_index(layer, "--layer")]

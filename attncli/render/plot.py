@@ -8,6 +8,7 @@ artists; :func:`save_figure` writes it atomically in the format the suffix names
 from __future__ import annotations
 
 import io
+import math
 import textwrap
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from attncli.io.atomic import write_atomic
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 ANNOTATE_MAX = 12  # write the weight inside each cell up to this many tokens
+MAX_LABELS = 80  # token labels per axis; longer inputs label every k-th token
+MAX_SIDE = 14.0  # inches per panel, whatever the number of tokens
 
 
 def _matplotlib():
@@ -40,8 +43,9 @@ def weights_figure(result: AttentionResult, title: str = ""):
     tokens = result.tokens
     n = len(tokens)
     cell = 0.55 if n <= ANNOTATE_MAX else max(0.14, 7.0 / n)
-    side = max(3.2, n * cell)
-    font = 9 if n <= 20 else max(4.0, 9 * 20 / n)
+    side = min(MAX_SIDE, max(3.2, n * cell))
+    spacing = side * 72 / min(n, MAX_LABELS)  # points between two labels
+    font = min(9.0, max(4.0, 0.6 * spacing))
     width = len(maps) * (side + 1.2) + 1.0
     fig = figure_cls(figsize=(width, side + 1.8), layout="constrained")
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
@@ -58,8 +62,11 @@ def weights_figure(result: AttentionResult, title: str = ""):
                                edgecolor="0.75", linewidth=0, zorder=0))  # fmt: skip
         image = ax.imshow(np.ma.masked_array(w, mask), cmap=cmap, vmin=0, vmax=top,
                           interpolation="nearest", zorder=1)  # fmt: skip
-        ax.set_xticks(range(n), tokens, rotation=90, fontsize=font)
-        ax.set_yticks(range(len(rows_at)), [tokens[i] for i in rows_at], fontsize=font)
+        # every token up to MAX_LABELS; beyond, every k-th, so labels never overlap
+        k = math.ceil(n / MAX_LABELS)
+        ax.set_xticks(range(0, n, k), tokens[::k], rotation=90, fontsize=font)
+        rows = range(0, len(rows_at), k)
+        ax.set_yticks(rows, [tokens[rows_at[r]] for r in rows], fontsize=font)
         ax.set_xlabel("key")
         ax.set_ylabel("query")
         ax.set_title(name, fontsize=10)
