@@ -130,3 +130,13 @@ def test_outputs_get_ordinary_permissions(run, tmp_path):
     kept.chmod(0o640)
     assert run("compute", "sample:journey", "--format", "csv", "-o", kept).exit_code == 0
     assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text().startswith("token")
+
+
+def test_batch_files_are_read_or_refused_in_one_line(run, tmp_path):
+    records = tmp_path / "seqs.jsonl"
+    records.write_text('{"id": "a", "embeddings": [[1, 2]]}\n{"id": "b", "embeddings": [[3, 4]]}\n')
+    result = run("compute", records, "--batch", "--show", "context")
+    assert result.exit_code == 0 and [line[:10] for line in result.stdout.splitlines()] == [
+        '{"id": "a"', '{"id": "b"'
+    ]  # fmt: skip
+    _assert_clean_failure(run("compute", tmp_path / "none.jsonl", "--batch"), "no such file")

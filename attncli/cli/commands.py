@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -207,10 +206,10 @@ def _run_many(
         if source == "-":
             yield from ((r, n, e) for n, r, e in iter_batch(sys.stdin.buffer, "<stdin>"))
             return
-        from attncli.io.readers import read_bytes
+        from attncli.io.readers import open_binary
 
-        data = io.BytesIO(read_bytes(Path(source)))
-        yield from ((r, n, e) for n, r, e in iter_batch(data, source))
+        with open_binary(Path(source)) as stream:  # line by line: memory stays constant
+            yield from ((r, n, e) for n, r, e in iter_batch(stream, source))
 
     failures = 0
     with text_sink(output) as write:

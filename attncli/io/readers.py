@@ -12,6 +12,7 @@ import json
 import math
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -73,14 +74,29 @@ def read_bytes(path: Path) -> bytes:
     """The file's bytes, or an InputError saying why they cannot be had."""
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a file") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise _unreadable(path, e) from None
+
+
+@contextmanager
+def open_binary(path: Path) -> Iterator[BinaryIO]:
+    """The file opened for streaming reads, or an InputError saying why it cannot be."""
+    try:
+        stream = path.open("rb")
+    except OSError as e:
+        raise _unreadable(path, e) from None
+    with stream:
+        yield stream
+
+
+def _unreadable(path: Path, e: OSError) -> InputError:
+    if isinstance(e, FileNotFoundError):
+        return InputError(f"{path}: no such file")
+    if isinstance(e, IsADirectoryError):
+        return InputError(f"{path}: is a directory, expected a file")
+    if isinstance(e, PermissionError):
+        return InputError(f"{path}: permission denied")
+    return InputError(f"{path}: cannot read ({e.strerror or e})")
 
 
 def sniff_format(data: bytes) -> InputFormat:
