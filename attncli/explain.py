@@ -15,6 +15,7 @@ import numpy as np
 from attncli.core.params import Projection
 from attncli.core.result import AttentionResult
 from attncli.core.stats import row_stats
+from attncli.elide import elide
 
 MAX_TERMS = 8  # a longer sum is written: first 3 + … + last 2
 MAX_KEYS = 12  # with more keys, per-key lines are written for the first 8 and last 3
@@ -70,11 +71,6 @@ def build_trace(result: AttentionResult, query: int, precision: int = 4) -> Trac
     return Trace(query, result.tokens[query], result.params(), result.tokens, sections)
 
 
-def _elide(n: int, limit: int, head: int, tail: int) -> list[int | None]:
-    """Indices 0..n-1, or the first ``head`` and last ``tail`` around a None when n > limit."""
-    return list(range(n)) if n <= limit else [*range(head), None, *range(n - tail, n)]
-
-
 class _Tracer:
     """Builds the sections for query row ``i``; formatting helpers share the precision."""
 
@@ -100,7 +96,7 @@ class _Tracer:
 
     def dot(self, a: np.ndarray, b: np.ndarray, total: float, bias: float | None = None) -> str:
         """``a1×b1 + a2×b2 + … (+ bias) = total``: every product, or the ends of a long sum."""
-        idx = _elide(len(a), MAX_TERMS, 3, 2)
+        idx = elide(len(a), MAX_TERMS, 3, 2)
         terms = ["…" if k is None else f"{self.factor(a[k])}×{self.factor(b[k])}" for k in idx]
         if terms[0].startswith("("):  # the leading factor needs no parentheses
             terms[0] = terms[0][1:].replace(")×", "×", 1)
@@ -110,13 +106,13 @@ class _Tracer:
         return " + ".join(terms) + f"{count} = {self.num(total)}"
 
     def row_text(self, values: np.ndarray) -> str:
-        idx = _elide(len(values), MAX_TERMS, 5, 2)
+        idx = elide(len(values), MAX_TERMS, 5, 2)
         return "[" + ", ".join("…" if k is None else self.num(values[k]) for k in idx) + "]"
 
     def per_key(self, line) -> list[str]:
         """``line(j)`` for each key j worth writing, an ellipsis line for the elided middle."""
         n = len(self.tok)
-        idx = _elide(n, MAX_KEYS, 8, 3)
+        idx = elide(n, MAX_KEYS, 8, 3)
         return [f"… ({n - 11} more keys) …" if j is None else line(j) for j in idx]
 
     def vec(self, name: str, values: np.ndarray, labels: tuple[str, ...] | None = None) -> Vector:
@@ -187,7 +183,7 @@ class _Tracer:
     ) -> list[str]:
         """One line per output component: ``letter[c] = Σ_i x_i·W[i, c] (+ b_c) = out[c]``."""
         lines = []
-        for c in _elide(len(out), MAX_TERMS, 3, 2):
+        for c in elide(len(out), MAX_TERMS, 3, 2):
             if c is None:
                 lines.append(f"  … ({len(out) - 5} more components) …")
                 continue
@@ -395,7 +391,7 @@ class _Tracer:
             hd = self.c.head_dim
             z = self.r.steps["head_context"][self.i, h * hd : (h + 1) * hd]
         lines = []
-        for c in _elide(len(z), MAX_TERMS, 3, 2):
+        for c in elide(len(z), MAX_TERMS, 3, 2):
             if c is None:
                 lines.append(f"… ({len(z) - 5} more components) …")
             else:

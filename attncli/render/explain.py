@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from attncli.elide import elide
 from attncli.explain import Section, Trace, Vector
 from attncli.render.tables import make_console, matrix_table
 
@@ -62,12 +63,6 @@ def _vector_table(vectors: list[Vector], precision: int, width: int) -> Table:
     return matrix_table(matrix, [v.name for v in vectors], vectors[0].labels, precision, width)
 
 
-def _kept(n: int, limit: int) -> Sequence[int | None]:
-    if n <= limit:
-        return range(n)
-    return [*range(limit - 3), None, n - 2, n - 1]
-
-
 def _num(value: float, precision: int) -> str:
     return "-∞" if value == float("-inf") else f"{value:.{precision}f}"
 
@@ -91,7 +86,7 @@ def trace_markdown(trace: Trace, precision: int = 4) -> str:
         if s.lines:
             out += ["```text", *s.lines, "```", ""]
         for vec in s.results:
-            idx = _kept(len(vec.labels), MARKDOWN_COLS)
+            idx = elide(len(vec.labels), MARKDOWN_COLS, MARKDOWN_COLS - 3, 2)
             out.append(f"**{_md(vec.name)}**")
             out.append("")
             out.append(

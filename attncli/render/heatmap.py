@@ -18,6 +18,7 @@ from rich.text import Text
 
 from attncli.core.result import AttentionResult
 from attncli.core.stats import row_stats, weight_maps
+from attncli.elide import elide
 
 VIRIDIS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)])
 SHADES = " ·░▒▓█"
@@ -44,13 +45,6 @@ def _cell(value: float, top: float, masked: bool, color: bool) -> Text:
     return Text(shade * (CELL - 1) + " ")
 
 
-def _kept(n: int, limit: int) -> list[int | None]:
-    if n <= limit:
-        return list(range(n))
-    head = (limit + 1) // 2
-    return [*range(head), None, *range(n - (limit - head), n)]
-
-
 def heatmap(
     result: AttentionResult, width: int = 80, color: bool = True, precision: int = 2
 ) -> Group:
@@ -60,7 +54,7 @@ def heatmap(
     idx_w, tok_w = len(str(len(tokens) - 1)), min(LABEL_MAX, max(len(t) for t in tokens))
     label_w = idx_w + 1 + tok_w
     fit = max(4, (width - label_w - 2) // CELL)
-    col_idx = _kept(len(tokens), fit if len(tokens) <= fit else fit - 1)  # … takes a cell
+    col_idx = elide(len(tokens), fit if len(tokens) <= fit else fit - 1)  # … takes a cell
     items: list = []
     for title, w in weight_maps(result):
         top = float(w.max())
@@ -69,7 +63,7 @@ def heatmap(
             " … " if j is None else f"{j:>{CELL - 1}} " for j in col_idx
         )
         lines = [Text(header, style="dim")]
-        for r in _kept(len(rows_at), MAX_ROWS):
+        for r in elide(len(rows_at), MAX_ROWS):
             if r is None:
                 lines.append(Text(" " * label_w + " ⋮"))
                 continue

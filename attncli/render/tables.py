@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.core.result import KEY_COLUMNS, STEPS, AttentionResult
+from attncli.elide import elide
 
 MAX_ROWS = 12  # rows shown before the middle is elided (unless full)
 MAX_COLS = 8  # value columns shown before the middle is elided (unless full or narrower screens)
@@ -139,11 +140,11 @@ def matrix_table(
     cells = [[_format(v, precision) for v in row] for row in matrix]
     cell_w = max(len(c) for row in cells for c in row)
     if width is None:
-        row_idx, col_idx = _kept(len(rows), None), _kept(len(columns), None)
+        row_idx, col_idx = elide(len(rows), None), elide(len(columns), None)
     else:
         label_w = min(LABEL_MAX, max(len(r) for r in rows))
         fit = max(2, (width - label_w - 4) // (cell_w + 3) - 1)
-        row_idx, col_idx = _kept(len(rows), MAX_ROWS), _kept(len(columns), min(MAX_COLS, fit))
+        row_idx, col_idx = elide(len(rows), MAX_ROWS), elide(len(columns), min(MAX_COLS, fit))
     table = Table(header_style="bold")
     table.add_column("", style="bold", max_width=LABEL_MAX, no_wrap=True, overflow="ellipsis")
     for j in col_idx:
@@ -171,14 +172,6 @@ def matrix_table(
 
 def _format(value: float, precision: int) -> str:
     return "-inf" if value == -np.inf else f"{value:.{precision}f}"
-
-
-def _kept(n: int, limit: int | None) -> list[int | None]:
-    """Indices to show: all, or the first and last halves of ``limit`` around a None gap."""
-    if limit is None or n <= limit:
-        return list(range(n))
-    head = (limit + 1) // 2
-    return [*range(head), None, *range(n - (limit - head), n)]
 
 
 def _shape(shape: tuple[int, ...]) -> str:
