@@ -1,6 +1,6 @@
 """``python -m attncli`` runs the ``attn`` command."""
 
-from attncli.cli import main
+from attncli.entry import main
 
 if __name__ == "__main__":
     main()

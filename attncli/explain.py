@@ -16,8 +16,10 @@ from attncli.core.params import Projection
 from attncli.core.result import AttentionResult
 from attncli.core.stats import row_stats
 from attncli.elide import elide
+from attncli.visible import label
 
 MAX_TERMS = 8  # a longer sum is written: first 3 + … + last 2
+TOKEN_MAX = 24  # tokens in the prose are cut to this (a megabyte token stays one short label)
 MAX_KEYS = 12  # with more keys, per-key lines are written for the first 8 and last 3
 TOP_K = 3
 EXP_LIMIT_F32 = math.log(float(np.finfo(np.float32).max))  # ≈ 88.72: exp of more is inf
@@ -77,8 +79,9 @@ class _Tracer:
     def __init__(self, result: AttentionResult, i: int, precision: int) -> None:
         self.r, self.i, self.p = result, i, precision
         self.c = result.config
-        self.tok = result.tokens
-        self.me = result.tokens[i]
+        # tokens as the prose shows them (visible, shortened); vectors keep the exact labels
+        self.tok = tuple(label(t, TOKEN_MAX) for t in result.tokens)
+        self.me = self.tok[i]
 
     # ---- formatting ----------------------------------------------------------------------------
 
@@ -238,7 +241,7 @@ class _Tracer:
         self, q: np.ndarray, k: np.ndarray, s: np.ndarray, pre: str, h: int | None
     ) -> Section:
         terms = tuple(
-            {"key": self.tok[j], "q": q.tolist(), "k": k[j].tolist(), "value": float(s[j])}
+            {"key": self.r.tokens[j], "q": q.tolist(), "k": k[j].tolist(), "value": float(s[j])}
             for j in range(len(self.tok))
         )
         lines = self.per_key(lambda j: f"ω({self.me}, {self.tok[j]}) = " + self.dot(q, k[j], s[j]))
@@ -250,7 +253,7 @@ class _Tracer:
             "The dot product measures how well the query and each key point the same way: the "
             "larger it is, the more relevant that token is to this one.",
             tuple(lines),
-            (self.vec("ω", s, self.tok),),
+            (self.vec("ω", s, self.r.tokens),),
             h,
             terms,
         )
@@ -276,7 +279,7 @@ class _Tracer:
             "softmax towards one-hot (all weight on one key, tiny gradients). Dividing by √d_k "
             "keeps the spread steady whatever the dimension.",
             tuple(lines),
-            (self.vec("ω'", scaled, self.tok),),
+            (self.vec("ω'", scaled, self.r.tokens),),
             h,
         )
 
@@ -295,7 +298,7 @@ class _Tracer:
             "A model that predicts the next token must not peek at the future: scores of later "
             "tokens become -∞, so softmax gives them exactly zero weight.",
             tuple(lines),
-            (self.vec(f"masked {symbol}", masked, self.tok),),
+            (self.vec(f"masked {symbol}", masked, self.r.tokens),),
             h,
         )
 
@@ -333,7 +336,7 @@ class _Tracer:
             "attention'. Dividing by the plain sum (the seeds' first try) breaks on negative or "
             "zero-sum scores; subtracting the max m keeps exp from overflowing.",
             tuple(lines),
-            (self.vec("α", w, self.tok),),
+            (self.vec("α", w, self.r.tokens),),
             h,
         )
 
@@ -352,7 +355,7 @@ class _Tracer:
     def overflow(self, s: np.ndarray, m: float) -> str:
         """Shift the row so its max is 100 and show float32 exp overflowing without the trick."""
         shift = 100.0 - m
-        big = (s + shift).astype(np.float32)
+        big = ((s - m) + 100.0).astype(np.float32)  # s + shift, without losing the 100 to rounding
         with np.errstate(over="ignore", invalid="ignore"):
             exps = np.exp(big)
             broken = exps / exps.sum()
@@ -380,7 +383,7 @@ class _Tracer:
             "In training, randomly dropping attention weights keeps the model from relying on a "
             "few tokens; rescaling the rest keeps the expected total unchanged.",
             tuple(lines),
-            (self.vec("α after dropout", after, self.tok),),
+            (self.vec("α after dropout", after, self.r.tokens),),
             h,
         )
 
@@ -456,7 +459,7 @@ class _Tracer:
                 f"{self.num(st.max_entropy)}: spread evenly over {visible})"
             )
             name = f"top {len(st.top)}" + ("" if h is None else f", head {h}")
-            results.append(self.vec(name, w[list(st.top)], tuple(self.tok[j] for j in st.top)))
+            results.append(self.vec(name, w[list(st.top)], tuple(self.r.tokens[j] for j in st.top)))
         return Section(
             "summary",
             "Summary",

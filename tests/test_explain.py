@@ -181,7 +181,7 @@ def test_explain_cli_terminal_markdown_json(run, tmp_path):
     )
     assert result.exit_code == 0, result.stderr
     text = md.read_text()
-    assert text.startswith("# attn explain: query `it`")
+    assert text.startswith("# attn explain: query “it” (token 7)")
     assert "## 3. Head 0: Attention scores" in text and "$$" in text and "| The |" in text
     doc = json.loads(run("explain", "sample:journey", "--causal", "--format", "json").stdout)
     assert doc["query"] == 0 and doc["token"] == "Your"

@@ -127,7 +127,7 @@ def test_cli_head_json_explain_and_embeddings(run, bert_dir, tmp_path):
         "cat",
         "--explain",
     )
-    assert trace.exit_code == 0 and "query 'cat'" in trace.stdout
+    assert trace.exit_code == 0 and "query “cat”" in trace.stdout
     emb = tmp_path / "hidden.json"
     assert (
         run(

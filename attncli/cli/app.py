@@ -6,7 +6,7 @@ import enum
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -97,27 +97,57 @@ def _root(
 
 @contextmanager
 def errors_to_exit(debug: bool) -> Iterator[None]:
-    """Project errors: one line, exit 2. Anything else: one line, exit 1 (traceback: --debug)."""
+    """Project errors: one line, exit 2. Ctrl-C: exit 130, SIGTERM: 143. A write to standard
+    output that fails (a full device, a closed stream): one line, exit 1; a reader that left
+    (``| head``): quietly 0. Anything else: one line, exit 1 (traceback: --debug)."""
     try:
         yield
     except AttncliError as e:
         _fail(str(e), e.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
+    except KeyboardInterrupt as e:
+        from attncli.entry import Terminated
+
+        term = isinstance(e, Terminated)
+        _fail("terminated" if term else "interrupted", 143 if term else 130)
     except BrokenPipeError:
-        # The reader left (attn ... | head): send stdout to devnull so the last flush is quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        quiet_stdout()
         raise typer.Exit(0) from None
     except typer.Exit:
         raise
+    except OSError as e:  # readers and file writers raise project errors: this is stdout
+        if debug:
+            raise
+        quiet_stdout()
+        _fail(f"cannot write to standard output ({e.strerror or e})", 1)
     except Exception as e:
         if debug:
             raise
         _fail(f"unexpected error: {type(e).__name__}: {e} (rerun with --debug for details)", 1)
 
 
+def quiet_stdout() -> None:
+    """Point descriptor 1 at /dev/null so that the interpreter's last flush of what is still
+    buffered for a gone or broken stdout is silent."""
+    with suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+
+
+def say(kind: str, message: str) -> None:
+    """``attn: KIND: MESSAGE`` on stderr, one line, text from the data made visible."""
+    from attncli.visible import visible
+
+    sys.stderr.write(f"attn: {kind}: {visible(message)}\n")
+    sys.stderr.flush()
+
+
+def fail(message: str, code: int) -> None:
+    """Say the error and exit with ``code``."""
+    say("error", message)
+    sys.exit(code)
+
+
 def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"attn: error: {message}\n")
+    say("error", message)
     raise typer.Exit(code)
 
 

@@ -39,6 +39,7 @@ from attncli.cli.app import (
     app,
     errors_to_exit,
     opt,
+    say,
 )
 from attncli.cli.output import (
     check_not_input,
@@ -53,6 +54,7 @@ from attncli.cli.output import (
 )
 from attncli.cli.run import Runner, load_input, narrow
 from attncli.errors import AttncliError, ConfigError
+from attncli.visible import visible
 
 
 @app.command(
@@ -228,9 +230,10 @@ def _run_many(
                 failures += 1
                 where = f"line {line}" if line is not None else str(record_id)
                 message = str(e) if where in str(e) else f"{where}: {e}"
-                sys.stderr.write(f"attn: error: {message}\n")
+                say("error", message)
                 if fmt is Format.jsonl:
-                    write(json.dumps({**first, "error": message}, ensure_ascii=False) + "\n")
+                    record = {**first, "error": visible(message)}
+                    write(json.dumps(record, ensure_ascii=False) + "\n")
                 if fail_fast:
                     break
     return failures

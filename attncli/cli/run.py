@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attncli.cli.app import Engine, InputFormat
+from attncli.cli.app import Engine, InputFormat, say
 from attncli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Runner:
                 device=self.device, context_only=self.context_only, progress=progress,
             )  # fmt: skip
         for note in result.notes:
-            sys.stderr.write(f"attn: note: {note}\n")
+            say("note", note)
         return result if wf is None else replace(result, weights_source=str(self.weights))
 
 

@@ -20,6 +20,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 
 from attncli.errors import InputError
+from attncli.visible import visible
 
 InputFormat = Literal["csv", "json", "npy"]
 INPUT_FORMATS: tuple[str, ...] = ("csv", "json", "npy")
@@ -238,6 +239,12 @@ def _from_json_doc(doc: object, name: str, extra: tuple[str, ...] = ()) -> Embed
     if tokens is not None:
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise InputError(f"{name}: 'tokens' must be a list of strings")
+        for i, token in enumerate(tokens):
+            if any("\ud800" <= c <= "\udfff" for c in token):
+                raise InputError(
+                    f"{name}: tokens[{i}] {visible(token)!r} holds a lone surrogate, "
+                    "which is not Unicode text"
+                )
         if len(tokens) != len(rows):
             raise InputError(f"{name}: {len(tokens)} tokens but {len(rows)} embedding rows")
     return _from_array(np.array(rows, dtype=np.float64), tokens, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import IO
 
@@ -14,6 +15,7 @@ from rich.text import Text
 from attncli.elide import elide
 from attncli.explain import Section, Trace, Vector
 from attncli.render.tables import make_console, matrix_table
+from attncli.visible import label, visible
 
 MARKDOWN_COLS = 16  # result vectors wider than this keep their ends around …
 
@@ -23,7 +25,7 @@ def print_trace(trace: Trace, precision: int = 4, file: IO[str] | None = None) -
     console = make_console(file, width=None if file is None else 100)
     p = trace.params
     heading = (
-        f"attn explain · query {trace.token!r} (token {trace.query}) · mode {p['mode']} · "
+        f"attn explain · query “{label(trace.token)}” (token {trace.query}) · mode {p['mode']} · "
         f"{p['n_tokens']} tokens · d_in {p['d_in']}"
     )
     items: list = [Text(heading, style="bold")]
@@ -40,7 +42,7 @@ def _panel(number: int, section: Section, precision: int, width: int) -> Panel:
     spaced = [item for part in body for item in (Text(), part)][1:]  # a blank line between parts
     return Panel(
         Group(*spaced),
-        title=f"{number}. {section.title}",
+        title=Text(f"{number}. {section.title}"),
         title_align="left",
         expand=False,
     )
@@ -71,7 +73,7 @@ def trace_markdown(trace: Trace, precision: int = 4) -> str:
     """The trace as a GitHub-flavoured Markdown document (LaTeX formulas, tables, code blocks)."""
     p = trace.params
     out = [
-        f"# attn explain: query `{trace.token}` (token {trace.query})",
+        f"# attn explain: query “{_md(label(trace.token))}” (token {trace.query})",
         "",
         f"Mode **{p['mode']}**, {p['n_tokens']} tokens, d_in {p['d_in']}, d_out {p['d_out']}"
         + (f", {p['heads']} heads" if p["mode"] == "multi-head" else "")
@@ -84,14 +86,14 @@ def trace_markdown(trace: Trace, precision: int = 4) -> str:
     for number, s in enumerate(trace.sections, start=1):
         out += [f"## {number}. {s.title}", "", f"$${s.latex}$$", "", s.why, ""]
         if s.lines:
-            out += ["```text", *s.lines, "```", ""]
+            fence = _fence(s.lines)
+            out += [fence + "text", *s.lines, fence, ""]
         for vec in s.results:
             idx = elide(len(vec.labels), MARKDOWN_COLS, MARKDOWN_COLS - 3, 2)
             out.append(f"**{_md(vec.name)}**")
             out.append("")
-            out.append(
-                "| " + " | ".join("…" if j is None else _md(vec.labels[j]) for j in idx) + " |"
-            )
+            cells = ("…" if j is None else _md(label(vec.labels[j])) for j in idx)
+            out.append("| " + " | ".join(cells) + " |")
             out.append("|" + "---:|" * len(idx))
             out.append(
                 "| "
@@ -102,8 +104,17 @@ def trace_markdown(trace: Trace, precision: int = 4) -> str:
     return "\n".join(out)
 
 
+def _fence(lines: Sequence[str]) -> str:
+    """A code fence longer than any run of backticks in ``lines`` (a token may hold some)."""
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def _md(text: str) -> str:
-    """Escape what would break a Markdown table cell or turn into emphasis."""
-    for ch in ("\\", "|", "*", "_", "`"):
+    """Text from the data as Markdown shows it literally: visible escapes for controls, HTML
+    entities for what could open a tag, backslashes before what could turn into a table cell
+    border, emphasis, a link, code or math."""
+    text = visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for ch in ("\\", "|", "*", "_", "`", "[", "]", "$", "#", "~"):
         text = text.replace(ch, "\\" + ch)
     return text

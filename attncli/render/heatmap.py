@@ -19,6 +19,7 @@ from rich.text import Text
 from attncli.core.result import AttentionResult
 from attncli.core.stats import row_stats, weight_maps
 from attncli.elide import elide
+from attncli.visible import label
 
 VIRIDIS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)])
 SHADES = " ·░▒▓█"
@@ -51,7 +52,8 @@ def heatmap(
     """One map per head with token-labelled rows, numbered key columns and a legend."""
     tokens = result.tokens
     rows_at = [result.query] if result.query is not None else list(range(len(tokens)))
-    idx_w, tok_w = len(str(len(tokens) - 1)), min(LABEL_MAX, max(len(t) for t in tokens))
+    shown = [label(t, LABEL_MAX) for t in tokens]
+    idx_w, tok_w = len(str(len(tokens) - 1)), max(len(t) for t in shown)
     label_w = idx_w + 1 + tok_w
     fit = max(4, (width - label_w - 2) // CELL)
     col_idx = elide(len(tokens), fit if len(tokens) <= fit else fit - 1)  # … takes a cell
@@ -68,7 +70,7 @@ def heatmap(
                 lines.append(Text(" " * label_w + " ⋮"))
                 continue
             i = rows_at[r]
-            line = Text(f"{i:>{idx_w}} {tokens[i][:LABEL_MAX]:<{tok_w}} ", style="bold")
+            line = Text(f"{i:>{idx_w}} {shown[i]:<{tok_w}} ", style="bold")
             for j in col_idx:
                 masked = result.config.causal and j is not None and j > i
                 line.append(" … " if j is None else _cell(w[r, j], top, masked, color))
@@ -77,7 +79,7 @@ def heatmap(
         items.append(_legend(top, color, precision, result.config.causal))
     if len(col_idx) < len(tokens):
         items.append(Text(f"columns: key token numbers; {len(tokens)} tokens, middle elided"))
-    key = ", ".join(f"{j} {tokens[j]}" for j in col_idx if j is not None)
+    key = ", ".join(f"{j} {shown[j]}" for j in col_idx if j is not None)
     items.append(Text(f"keys: {key}", style="dim"))
     return Group(*items)
 
@@ -108,10 +110,11 @@ def stats_table(result: AttentionResult, k: int = 3, precision: int = 4) -> Grou
             visible = i + 1 if result.config.causal else len(tokens)
             st = row_stats(w[r], k, visible)
             pairs = zip(st.top, st.top_weights, strict=True)
-            top = ", ".join(f"{tokens[j]} {v:.2f}" for j, v in pairs)
+            top = ", ".join(f"{label(tokens[j], LABEL_MAX)} {v:.2f}" for j, v in pairs)
             ratio = st.entropy / st.max_entropy if st.max_entropy > 0 else 0.0
-            table.add_row(tokens[i], top, f"{st.max_weight:.{precision}f}",
-                          f"{st.entropy:.{precision}f}", f"{ratio:.2f}")  # fmt: skip
+            table.add_row(Text(label(tokens[i], LABEL_MAX)), Text(top),
+                          f"{st.max_weight:.{precision}f}", f"{st.entropy:.{precision}f}",
+                          f"{ratio:.2f}")  # fmt: skip
         items.append(table)
     return Group(*items)
 
@@ -138,8 +141,9 @@ def summary_table(rows: list[dict], with_query: bool, file=None) -> None:
     for name in columns:
         table.add_column(name, justify="right" if name in ("layer", "head") else "left")
     for r in rows:
-        cells = [str(r["layer"]), str(r["head"]), f"{r['mean_entropy']:.3f}", r["most_attended"]]
+        cells = [str(r["layer"]), str(r["head"]), f"{r['mean_entropy']:.3f}",
+                 Text(label(r["most_attended"], LABEL_MAX))]  # fmt: skip
         if with_query:
-            cells += [r["query_top"], f"{r['query_top_weight']:.3f}"]
+            cells += [Text(label(r["query_top"], LABEL_MAX)), f"{r['query_top_weight']:.3f}"]
         table.add_row(*cells)
     make_console(file, width=None if file is None else 120).print(table)

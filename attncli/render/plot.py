@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +19,29 @@ from attncli.core.result import AttentionResult
 from attncli.core.stats import weight_maps
 from attncli.errors import ConfigError, OutputError
 from attncli.io.atomic import write_atomic
+from attncli.visible import label, visible
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 ANNOTATE_MAX = 12  # write the weight inside each cell up to this many tokens
 MAX_LABELS = 80  # token labels per axis; longer inputs label every k-th token
 MAX_SIDE = 14.0  # inches per panel, whatever the number of tokens
+LABEL_MAX = 24  # characters of a token label
+
+
+# Text from the data is drawn as the characters it is: no TeX, no $math$ (a token "$x_1$" or a
+# file name "$\\foo$" stays literal), SVG text kept as text.
+RC = {"text.usetex": False, "text.parse_math": False, "svg.fonttype": "none"}
 
 
 def _matplotlib():
     try:
+        import matplotlib
         from matplotlib import colormaps
         from matplotlib.figure import Figure
         from matplotlib.patches import Rectangle
     except ImportError:
         raise ConfigError('attn plot needs matplotlib: pip install "attncli[plot]"') from None
+    matplotlib.rcParams.update(RC)
     return Figure, colormaps, Rectangle
 
 
@@ -40,7 +50,7 @@ def weights_figure(result: AttentionResult, title: str = ""):
     hatched (not drawn as zero), values written in the cells of small inputs."""
     figure_cls, colormaps, rectangle = _matplotlib()
     maps = weight_maps(result)
-    tokens = result.tokens
+    tokens = [label(t, LABEL_MAX) for t in result.tokens]
     n = len(tokens)
     cell = 0.55 if n <= ANNOTATE_MAX else max(0.14, 7.0 / n)
     side = min(MAX_SIDE, max(3.2, n * cell))
@@ -78,7 +88,7 @@ def weights_figure(result: AttentionResult, title: str = ""):
                             fontsize=font - 1)  # fmt: skip
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
     if title:  # wrapped to the figure's width (about 11 characters an inch at 10 pt)
-        fig.suptitle(textwrap.fill(title, max(30, int(width * 11))), fontsize=10)
+        fig.suptitle(textwrap.fill(visible(title), max(30, int(width * 11))), fontsize=10)
     return fig
 
 
@@ -109,9 +119,11 @@ def vectors_figure(results: list[tuple[str, AttentionResult]], title: str = ""):
         x2 = (r.steps["inputs"] - mean) @ basis.T
         z2 = (r.context - mean) @ basis.T
         colour = colours(k % 10)
+        name = label(name, LABEL_MAX)
         ax.scatter(x2[:, 0], x2[:, 1], marker="o", color=colour, alpha=0.45, label=f"{name}: input")
         ax.scatter(z2[:, 0], z2[:, 1], marker="^", color=colour, label=f"{name}: context")
-        for (a, b), (c, d), token in zip(x2, z2, r.tokens, strict=True):
+        shown = [label(t, LABEL_MAX) for t in r.tokens]
+        for (a, b), (c, d), token in zip(x2, z2, shown, strict=True):
             ax.annotate("", xy=(c, d), xytext=(a, b),
                         arrowprops={"arrowstyle": "->", "color": colour, "alpha": 0.6})  # fmt: skip
             labels.setdefault((round(a, 6), round(b, 6)), []).append((token, colour))
@@ -123,7 +135,7 @@ def vectors_figure(results: list[tuple[str, AttentionResult]], title: str = ""):
     ax.set_xlabel("principal component 1")
     ax.set_ylabel("principal component 2")
     ax.legend(fontsize=8, loc="best")
-    ax.set_title(title or "static embeddings (o) → context vectors (^)", fontsize=10)
+    ax.set_title(visible(title) or "static embeddings (o) → context vectors (^)", fontsize=10)
     return fig
 
 
@@ -133,5 +145,7 @@ def save_figure(fig, path: Path) -> None:
     if fmt is None:
         raise OutputError(f"{path}: plots are written as {', '.join(FORMATS)}")
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=150)
+    with warnings.catch_warnings():  # e.g. "Glyph … missing from font": the label still draws
+        warnings.simplefilter("ignore")
+        fig.savefig(buf, format=fmt, dpi=150)
     write_atomic(path, buf.getvalue())

@@ -13,23 +13,31 @@ from rich.text import Text
 
 from attncli.core.result import KEY_COLUMNS, STEPS, AttentionResult
 from attncli.elide import elide
+from attncli.visible import label, visible
 
 MAX_ROWS = 12  # rows shown before the middle is elided (unless full)
 MAX_COLS = 8  # value columns shown before the middle is elided (unless full or narrower screens)
 LABEL_MAX = 12  # row labels longer than this are cut with …
+MIN_WIDTH = 40  # a narrower (or zero) COLUMNS is taken as this
 
 
 def make_console(file: IO[str] | None = None, width: int | None = None) -> Console:
     """A console that writes no ANSI codes to pipes and files (rich's own detection) nor, when
-    ``NO_COLOR`` is set, to a terminal: no colour and no bold/dim either."""
+    ``NO_COLOR`` is set, to a terminal: no colour and no bold/dim either. Strings are never read
+    as markup or emoji codes: text from the data reaches it as :class:`Text` made
+    :func:`~attncli.visible.visible`."""
     plain = bool(os.environ.get("NO_COLOR"))
-    return Console(
+    console = Console(
         file=file,
         highlight=False,
+        markup=False,
+        emoji=False,
         width=width,
         soft_wrap=False,
         color_system=None if plain else "auto",
     )
+    console.width = max(console.width, MIN_WIDTH)
+    return console
 
 
 def print_result(
@@ -74,7 +82,7 @@ def summary_line(result: AttentionResult) -> Text:
     if c.dropout:
         parts.append(f"dropout {c.dropout}")
     if result.weights_source is not None:
-        parts.append(f"weights from {result.weights_source}")
+        parts.append(f"weights from {visible(result.weights_source)}")
     elif c.mode != "simple":
         parts.append(f"seed {c.seed}")
     parts += [c.dtype, f"engine {result.engine} on {result.device}"]
@@ -142,14 +150,15 @@ def matrix_table(
     if width is None:
         row_idx, col_idx = elide(len(rows), None), elide(len(columns), None)
     else:
-        label_w = min(LABEL_MAX, max(len(r) for r in rows))
+        label_w = min(LABEL_MAX, max(len(label(r, LABEL_MAX)) for r in rows))
         fit = max(2, (width - label_w - 4) // (cell_w + 3) - 1)
         row_idx, col_idx = elide(len(rows), MAX_ROWS), elide(len(columns), min(MAX_COLS, fit))
     table = Table(header_style="bold")
     table.add_column("", style="bold", max_width=LABEL_MAX, no_wrap=True, overflow="ellipsis")
     for j in col_idx:
-        label = "…" if j is None else columns[j]
-        table.add_column(label, justify="right", min_width=1 if j is None else cell_w, no_wrap=True)
+        header = Text("…" if j is None else label(columns[j], LABEL_MAX))
+        width_j = 1 if j is None else cell_w
+        table.add_column(header, justify="right", min_width=width_j, no_wrap=True)
     for i in row_idx:
         if i is None:
             table.add_row("⋮", *("⋮" for _ in col_idx))
@@ -166,7 +175,7 @@ def matrix_table(
                 else ("bold green" if j == best else "")
             )
             styled.append(Text(cells[i][j], style=style))
-        table.add_row(rows[i], *styled)
+        table.add_row(Text(label(rows[i], LABEL_MAX)), *styled)
     return table
 
 
