@@ -19,3 +19,10 @@ class ConfigError(AttncliError):
 
 class OutputError(AttncliError):
     """An output that cannot be written where or how it was asked for."""
+
+
+class WriteError(OutputError):
+    """An output that failed while being written (a full disk or device): exit 1, as for any
+    failure of the machine rather than of the request."""
+
+    exit_code = 1

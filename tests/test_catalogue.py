@@ -40,10 +40,10 @@ def test_missing_path_directory_and_unreadable_file(run, tmp_path, monkeypatch):
     locked = tmp_path / "locked.csv"
     locked.write_text("a,1\n")
 
-    def deny(self):
+    def deny(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(type(locked), "read_bytes", deny)
+    monkeypatch.setattr(type(locked), "open", deny)
     _assert_clean_failure(run("compute", locked), "permission denied")
 
 

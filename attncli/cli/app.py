@@ -91,8 +91,22 @@ def _root(
             "--version", "-V", callback=_version, is_eager=True, help="Print the version."
         ),
     ] = False,
+    max_input: Annotated[
+        str | None,
+        typer.Option(
+            "--max-input",
+            help="Read at most this much of each input (e.g. 2G) [default: 512M, or "
+            "ATTN_MAX_INPUT].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """See every intermediate matrix of self-attention, computed from your own embeddings."""
+    if max_input is not None:
+        from attncli.io.limits import ENV, parse_size
+
+        with errors_to_exit(False):
+            os.environ[ENV] = str(parse_size(max_input))
 
 
 @contextmanager

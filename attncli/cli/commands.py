@@ -42,6 +42,7 @@ from attncli.cli.app import (
     say,
 )
 from attncli.cli.output import (
+    check_distinct,
     check_not_input,
     check_precision,
     emit,
@@ -157,8 +158,10 @@ def compute(
         if batch and fmt is Format.table:
             fmt = Format.jsonl  # a batch is a stream of records: JSON Lines
         sources = [*inputs, weights]
-        if output is not None:
-            check_not_input(output, sources)
+        check_distinct({"--output": output, "--save-weights": save_weights})
+        for path in (output, save_weights):
+            if path is not None:
+                check_not_input(path, sources)
         if batch or len(inputs) > 1 or fmt is Format.jsonl:
             if save_weights is not None:
                 raise ConfigError("--save-weights takes a single input (the weights are shared)")

@@ -22,7 +22,14 @@ from attncli.cli.app import (
     errors_to_exit,
     opt,
 )
-from attncli.cli.output import check_not_input, emit, print_or_write, split_show, write_bytes
+from attncli.cli.output import (
+    check_distinct,
+    check_not_input,
+    emit,
+    print_or_write,
+    split_show,
+    write_bytes,
+)
 from attncli.cli.run import narrow
 from attncli.errors import ConfigError
 
@@ -109,14 +116,17 @@ def model_command(
         from attncli.model import load_model
 
         model = load_model(model_dir)
+        sources = [model.folder, "-" if text == "-" else None]  # every file the run reads
+        check_distinct({"--output": output, "--plot": plot_to})
+        for path in (output, plot_to):
+            if path is not None:
+                check_not_input(path, sources)
         if text == "-":  # the sentence from standard input, for pipelines
             text = sys.stdin.read().strip()
         enc = model.encode(text)
         run = {"engine": engine.value, "device": device}
         layers = range(model.n_layers) if layer == "all" else [_index(layer, "--layer")]
         stack = model.forward(enc.ids, enc.tokens, max(layers), **run)
-        if output is not None:
-            check_not_input(output, [model_dir])
         if merge and (embeddings or explain_ or layer == "all" or head == "all"):
             raise ConfigError(
                 "--merge-words shows the weights of one layer (not with --embeddings, "
@@ -154,7 +164,7 @@ def model_command(
             print_or_write(lambda file: print_trace(trace, precision, file), output)
             return
         show, views = split_show(show, fmt)
-        emit(narrow(result, query), fmt, show, precision, full, output, [model_dir], views)
+        emit(narrow(result, query), fmt, show, precision, full, output, sources, views)
 
 
 def _index(value: str, option: str) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from attncli.cli.app import ALL_STEPS, TABLE_STEPS, VIEWS, Format
-from attncli.errors import ConfigError, OutputError
+from attncli.errors import AttncliError, ConfigError, OutputError
 
 if TYPE_CHECKING:
     from attncli.core.result import AttentionResult
@@ -150,8 +150,58 @@ def emit(
 
 
 def check_not_input(path: Path, inputs: list) -> None:
+    """Refuse to write ``path`` over a file the run reads: a path given, a sample, a model
+    folder's files, or the file standard input is redirected from (``- < f.csv -o f.csv``)."""
     from attncli.io.atomic import same_file
 
     for source in inputs:
-        if source is not None and str(source) != "-" and same_file(path, Path(str(source))):
-            raise OutputError(f"{path}: refusing to overwrite the input file")
+        if source is None:
+            continue
+        if str(source) == "-":
+            if _is_stdin(path):
+                raise OutputError(f"{path}: refusing to overwrite the input (standard input)")
+            continue
+        for file in _files_of(source):
+            if same_file(path, file):
+                raise OutputError(f"{path}: refusing to overwrite the input file {file}")
+
+
+def check_distinct(outputs: dict[str, Path | None]) -> None:
+    """Refuse two outputs of one run that are one file (one would silently replace the other)."""
+    from attncli.io.atomic import same_file
+
+    named = [(option, path) for option, path in outputs.items() if path is not None]
+    for k, (a, pa) in enumerate(named):
+        for b, pb in named[k + 1 :]:
+            if pa == pb or same_file(pa, pb):
+                raise ConfigError(f"{a} and {b} name the same file {pa}; give each its own")
+
+
+def _is_stdin(path: Path) -> bool:
+    import os
+    import stat
+
+    try:
+        mine, theirs = os.fstat(0), os.stat(path)
+    except (OSError, ValueError):
+        return False
+    same = (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
+    return same and stat.S_ISREG(theirs.st_mode)
+
+
+def _files_of(source: object) -> list[Path]:
+    """The files behind an input: the file itself, a sample's file, every file of a folder."""
+    from attncli.io.readers import SAMPLE_PREFIX
+
+    text = str(source)
+    if text.startswith(SAMPLE_PREFIX):
+        from attncli.io.samples import sample_path
+
+        try:
+            return [sample_path(text[len(SAMPLE_PREFIX) :])]
+        except AttncliError:
+            return []
+    path = Path(text)
+    if path.is_dir():
+        return [p for p in path.iterdir() if p.is_file()]
+    return [path]

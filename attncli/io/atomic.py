@@ -1,15 +1,21 @@
-"""Atomic file writes: a temporary file in the target's folder, then a rename over the target."""
+"""Atomic file writes: a temporary file in the target's folder, then a rename over the target.
+
+Only regular files are replaced that way. A symbolic link is followed (its target is replaced,
+the link stays); a character device, FIFO or socket (``-o /dev/null``, a named pipe) is opened
+and written directly, never replaced by a regular file.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from attncli.errors import OutputError
+from attncli.errors import OutputError, WriteError
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -23,7 +29,20 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """A binary file that becomes ``path`` only when the block completes: written to a temporary
     file in the same folder, flushed to disk, then renamed over ``path``. On any error or Ctrl-C
     the temporary is removed and ``path`` is untouched. Streams of any length fit."""
-    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        mode = os.stat(path).st_mode  # through symbolic links
+    except FileNotFoundError:
+        mode = None
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise OutputError(f"{path}: is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        with _direct_writer(path) as f:
+            yield f
+        return
+    path = Path(os.path.realpath(path))
+    folder = path.parent
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except FileNotFoundError:
@@ -42,6 +61,22 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         if isinstance(e, OSError) and not isinstance(e, BrokenPipeError):
             raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
         raise
+
+
+@contextmanager
+def _direct_writer(path: Path) -> Iterator[BinaryIO]:
+    """A device, FIFO or socket written in place; a failed write (``/dev/full``) is a WriteError."""
+    try:
+        f = open(path, "wb")  # noqa: SIM115 (closed below, errors mapped)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+    try:
+        with f:
+            yield f
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            raise
+        raise WriteError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _mode_for(path: Path) -> int:

@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import math
+import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,13 +22,15 @@ from typing import BinaryIO, Literal
 import numpy as np
 
 from attncli.errors import InputError
-from attncli.visible import visible
+from attncli.io.limits import max_input_bytes, too_large
+from attncli.visible import label, visible
 
 InputFormat = Literal["csv", "json", "npy"]
 INPUT_FORMATS: tuple[str, ...] = ("csv", "json", "npy")
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".npy": "npy"}
 _NPY_MAGIC = b"\x93NUMPY"
 SAMPLE_PREFIX = "sample:"
+CHUNK = 1 << 20  # bytes read at a time
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ def load_embeddings(
         raise InputError(f"unknown input format {input_format!r}; use {', '.join(INPUT_FORMATS)}")
     text = str(source)
     if text == "-":
-        name, data = "<stdin>", (stdin or sys.stdin.buffer).read()
+        name = "<stdin>"
+        data = read_stream(stdin or sys.stdin.buffer, name)
     else:
         if text.startswith(SAMPLE_PREFIX):
             from attncli.io.samples import sample_path
@@ -72,11 +77,33 @@ def load_embeddings(
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, or an InputError saying why they cannot be had."""
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise _unreadable(path, e) from None
+    """The file's bytes, or an InputError saying why they cannot be had. At most
+    :func:`~attncli.io.limits.max_input_bytes` are read, in chunks, so that an endless source
+    (``/dev/zero``) is refused and Ctrl-C is heard between chunks."""
+    with open_binary(path) as stream:
+        try:
+            size = os.fstat(stream.fileno()).st_size
+        except OSError:
+            size = 0
+        limit = max_input_bytes()
+        if size > limit:
+            raise too_large(str(path), limit, size)
+        try:
+            return read_stream(stream, str(path), limit)
+        except OSError as e:
+            raise _unreadable(path, e) from None
+
+
+def read_stream(stream: BinaryIO, name: str, limit: int | None = None) -> bytes:
+    """Everything ``stream`` holds, read in chunks; more than ``limit`` bytes is an InputError."""
+    limit = max_input_bytes() if limit is None else limit
+    chunks, total = [], 0
+    while chunk := stream.read(CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise too_large(name, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @contextmanager
@@ -122,6 +149,7 @@ def _decode(data: bytes, name: str) -> str:
 def _parse_npy(data: bytes, name: str) -> np.ndarray:
     if not data.startswith(_NPY_MAGIC):
         raise InputError(f"{name}: not a valid .npy file (no NPY header)")
+    check_npy_header(data, name)
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as e:
@@ -135,6 +163,30 @@ def _parse_npy(data: bytes, name: str) -> np.ndarray:
     if arr.dtype.kind not in "fiu":
         raise InputError(f"{name}: .npy dtype {arr.dtype} is not numeric")
     return arr
+
+
+def check_npy_header(data: bytes, name: str) -> None:
+    """Refuse a .npy whose header declares more data than the file holds, before numpy
+    allocates it (a 160-byte file may claim a (10⁶, 10⁶) array)."""
+    from numpy.lib import format as npy_format
+
+    stream = io.BytesIO(data)
+    try:
+        version = npy_format.read_magic(stream)
+        read = npy_format.read_array_header_1_0 if version == (1, 0) else None
+        read = read or npy_format.read_array_header_2_0
+        shape, _, dtype = read(stream, max_header_size=1 << 16)
+    except (ValueError, OSError, SyntaxError) as e:
+        raise InputError(f"{name}: not a valid .npy file ({e})") from None
+    if dtype.hasobject:
+        return  # refused by np.load without pickle, with its own message
+    declared = math.prod(shape) * dtype.itemsize
+    held = len(data) - stream.tell()
+    if declared > held:
+        raise InputError(
+            f"{name}: the .npy header declares shape {tuple(shape)} of {dtype} "
+            f"({declared:,} bytes) but the file holds {held:,}"
+        )
 
 
 # ---- JSON --------------------------------------------------------------------------------------
@@ -158,9 +210,13 @@ def iter_batch(
     optional) or a bare list of rows. Every line gets an answer, blank ones included, so that
     output line k can belong to input line k.
     """
-    for line_no, raw in enumerate(stream, start=1):
+    limit = max_input_bytes()
+    for line_no, raw in enumerate(iter(lambda: stream.readline(limit + 1), b""), start=1):
         where = f"{name} line {line_no}"
         record_id = None
+        if len(raw) > limit:  # an endless line: nothing after it can be found, so stop here
+            yield line_no, None, too_large(where, limit)
+            return
         try:
             text = _decode(raw, where).strip()
             if not text:
@@ -266,14 +322,15 @@ def _json_type(value: object) -> str:
 
 
 def _parse_csv(text: str, name: str) -> Embeddings:
-    lines = text.splitlines()
+    """CSV (or TSV, semicolons) with an optional header and an optional label column. Records
+    are read as the csv module reads them: a quoted cell keeps its newlines, and only CR/LF end
+    a row (a form feed or U+2028 inside a token is part of the token). Tokens are kept exactly,
+    spaces included (BPE tokens such as " the" begin with one)."""
+    csv.field_size_limit(2**31 - 1)  # a cell as long as the input may be (csv's default: 128 KiB)
     try:
-        delimiter = _sniff_delimiter(lines)
-        rows = [
-            (line_no, cells)
-            for line_no, cells in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
-            if any(c.strip() for c in cells)
-        ]
+        delimiter = _sniff_delimiter(text)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
     except csv.Error as e:
         raise InputError(f"{name}: not readable as CSV ({e})") from None
     if not rows:
@@ -289,7 +346,8 @@ def _parse_csv(text: str, name: str) -> Embeddings:
             f"{name}: header (row {header[0]}) has {len(header[1])} columns, "
             f"row {rows[0][0]} has {width}"
         )
-    labelled = width > 1 and _number(rows[0][1][0]) is None
+    # a label column: some first cell is not a number ("nan", "NA" and "1_000" are labels)
+    labelled = width > 1 and any(_number(cells[0]) is None for _, cells in rows if cells)
     tokens: list[str] = []
     values = np.empty((len(rows), width - labelled), dtype=np.float64)
     for i, (line_no, cells) in enumerate(rows):
@@ -299,24 +357,24 @@ def _parse_csv(text: str, name: str) -> Embeddings:
                 f"expected {width} as in row {rows[0][0]}"
             )
         if labelled:
-            tokens.append(cells[0].strip() or f"t{i}")
+            tokens.append(cells[0] if cells[0].strip() else f"t{i}")
         for j, cell in enumerate(cells[labelled:]):
             number = _number(cell)
-            where = f"{name}: row {line_no}, column {j + 1 + labelled}"
-            if number is None:
-                shown = repr(cell.strip()) if cell.strip() else "empty"
-                raise InputError(f"{where}: {shown} is not a number")
-            if not math.isfinite(number):
-                raise InputError(f"{where}: {cell.strip()!r} is not a finite number")
+            if number is None or not math.isfinite(number):
+                where = f"{name}: row {line_no}, column {j + 1 + labelled}"
+                raise InputError(f"{where}: {_not_a_number(cell)}")
             values[i, j] = number
     return _from_array(values, tokens if labelled else None, name)
 
 
-def _sniff_delimiter(lines: list[str]) -> str:
+def _sniff_delimiter(text: str) -> str:
     """Tab, semicolon or comma: the first that splits the opening lines into equal widths > 1."""
-    sample = [line for line in lines if line.strip()][:20]
+    sample = [line for line in text[: 1 << 16].split("\n")[:40] if line.strip()][:20]
     for delim in ("\t", ";", ","):
-        widths = {len(cells) for cells in csv.reader(sample, delimiter=delim)}
+        try:
+            widths = {len(cells) for cells in csv.reader(sample, delimiter=delim)}
+        except csv.Error:
+            continue
         if len(widths) == 1 and widths.pop() > 1:
             return delim
     return max(("\t", ";", ","), key=lambda d: sample[0].count(d)) if sample else ","
@@ -327,11 +385,25 @@ def _is_header(cells: list[str]) -> bool:
     return all(_number(c) is None for c in cells)
 
 
+# Plain ASCII decimal notation: 1, -0.5, .5, 3., 1e-3. Not "1_000", "１２", "٣", "nan" or "inf",
+# which Python's float() would accept.
+_DECIMAL = re.compile(r"[ \t]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
+
+
 def _number(cell: str) -> float | None:
+    return float(cell) if _DECIMAL.fullmatch(cell) else None
+
+
+def _not_a_number(cell: str) -> str:
+    """Why a value cell is refused, naming what it holds."""
+    shown = repr(visible(label(cell.strip(), 40))) if cell.strip() else "empty"
     try:
-        return float(cell.strip())
+        value = float(cell)
     except ValueError:
-        return None
+        return f"{shown} is not a number"
+    if not math.isfinite(value):
+        return f"{shown} is not a finite number"
+    return f"{shown} is not plain decimal notation (write ASCII digits, e.g. 1000 or 0.5)"
 
 
 def _from_array(arr: np.ndarray, tokens: list[str] | None, name: str) -> Embeddings:
