@@ -47,9 +47,8 @@ def _tokenizer(folder, specials: bool) -> None:
     tok.save(str(folder / "tokenizer.json"))
 
 
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bert")
+def _tiny_bert(folder):
+    """A random 3-layer, 4-head BERT saved as its users do, with a word-level tokenizer."""
     torch.manual_seed(0)
     config = transformers.BertConfig(
         vocab_size=32, hidden_size=16, num_hidden_layers=3, num_attention_heads=4,
@@ -58,6 +57,11 @@ def bert_dir(tmp_path_factory):
     transformers.BertModel(config).eval().save_pretrained(folder, safe_serialization=True)
     _tokenizer(folder, specials=True)
     return folder
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    return _tiny_bert(tmp_path_factory.mktemp("bert"))
 
 
 @pytest.fixture(scope="module")

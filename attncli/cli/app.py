@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -115,7 +116,11 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
     output that fails (a full device, a closed stream): one line, exit 1; a reader that left
     (``| head``): quietly 0. Anything else: one line, exit 1 (traceback: --debug)."""
     try:
-        yield
+        with warnings.catch_warnings():
+            # numpy's RuntimeWarnings on extreme values, a library's deprecations: what the user
+            # needs to know reaches them as an error or an "attn: note:" line
+            warnings.simplefilter("ignore")
+            yield
     except AttncliError as e:
         _fail(str(e), e.exit_code)
     except KeyboardInterrupt as e:

@@ -60,6 +60,7 @@ def compute(
     if parameters is not None and config.mode != "simple" and config.d_out is None:
         config = replace(config, d_out=parameters.query.weight.shape[1])
     config = config.resolved(d_in)
+    _check_host_memory(config, n, d_in, seeded=parameters is None)
     if parameters is None:
         parameters = init_parameters(config, d_in)
     elif config.mode == "simple":
@@ -181,10 +182,37 @@ def _check_memory(eng: Engine, config: AttentionConfig, n: int) -> None:
         )
 
 
+def _check_host_memory(config: AttentionConfig, n: int, d_in: int, seeded: bool) -> None:
+    """Refuse, before allocating, parameters and (n, d) steps that cannot fit in memory:
+    ``--d-out 1000000000`` or a 100,000-wide input must not run until the machine swaps."""
+    from attncli.engines.memory import host_available_bytes
+
+    d_out = config.d_out
+    weights = 0 if config.mode == "simple" else 3 * d_in * d_out
+    if config.mode == "multi-head":
+        weights += d_out * d_out + d_out
+    # seeded init holds a few float64 copies of each draw; steps: inputs, Q, K, V, context...
+    need = weights * (32 if seeded else 8) + n * (d_in + 5 * d_out) * 8
+    available = host_available_bytes()
+    if need > available:
+        shape = f"d_in {d_in} → d_out {d_out}" if config.mode != "simple" else f"d_in {d_in}"
+        raise ConfigError(
+            f"{shape} for {n} tokens needs about {_size(need)} of memory "
+            f"({weights:,} parameters), more than the {_size(available)} available; "
+            "choose a smaller --d-out (or fewer input columns)"
+        )
+
+
 def _size(n_bytes: float) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, scale in (
+        ("PiB", 2**50),
+        ("TiB", 2**40),
+        ("GiB", 2**30),
+        ("MiB", 2**20),
+        ("KiB", 2**10),
+    ):
         if n_bytes >= scale:
-            return f"{n_bytes / scale:.1f} {unit}"
+            return f"{n_bytes / scale:,.1f} {unit}"
     return f"{n_bytes:.0f} bytes"
 
 

@@ -64,7 +64,8 @@ def attention_context(
 
     def block(r0: int) -> None:
         r1 = min(n, r0 + rows)
-        _rows(qs[r0:r1], k, v1, r0, causal, key_block, out[r0:r1])
+        with np.errstate(all="ignore"):  # per thread; overflow is detected on the result
+            _rows(qs[r0:r1], k, v1, r0, causal, key_block, out[r0:r1])
         if progress is not None:
             progress(r1 - r0)
 

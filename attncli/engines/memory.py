@@ -6,6 +6,29 @@ import os
 
 
 def host_available_bytes() -> int:
+    """What the process may still allocate: the smaller of the host's available memory and
+    what its address-space limit (``ulimit -v``) leaves."""
+    return min(_physical_available(), _address_space_left())
+
+
+def _address_space_left() -> int:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return 1 << 62
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 62
+    try:
+        with open("/proc/self/status") as f:
+            used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        used = 0
+    return max(soft - used, 0)
+
+
+def _physical_available() -> int:
     """MemAvailable from /proc/meminfo where there is one, else free physical pages."""
     try:
         with open("/proc/meminfo") as f:

@@ -165,9 +165,10 @@ def _parse_npy(data: bytes, name: str) -> np.ndarray:
     return arr
 
 
-def check_npy_header(data: bytes, name: str) -> None:
+def check_npy_header(data: bytes, name: str, size: int | None = None) -> None:
     """Refuse a .npy whose header declares more data than the file holds, before numpy
-    allocates it (a 160-byte file may claim a (10⁶, 10⁶) array)."""
+    allocates it (a 160-byte file may claim a (10⁶, 10⁶) array). ``data`` may be the file's
+    start when ``size`` gives its whole length (an archive member)."""
     from numpy.lib import format as npy_format
 
     stream = io.BytesIO(data)
@@ -181,7 +182,7 @@ def check_npy_header(data: bytes, name: str) -> None:
     if dtype.hasobject:
         return  # refused by np.load without pickle, with its own message
     declared = math.prod(shape) * dtype.itemsize
-    held = len(data) - stream.tell()
+    held = (len(data) if size is None else size) - stream.tell()
     if declared > held:
         raise InputError(
             f"{name}: the .npy header declares shape {tuple(shape)} of {dtype} "
@@ -369,7 +370,7 @@ def _parse_csv(text: str, name: str) -> Embeddings:
 
 def _sniff_delimiter(text: str) -> str:
     """Tab, semicolon or comma: the first that splits the opening lines into equal widths > 1."""
-    sample = [line for line in text[: 1 << 16].split("\n")[:40] if line.strip()][:20]
+    sample = [line for line in text.split("\n", 40)[:40] if line.strip()][:20]
     for delim in ("\t", ";", ","):
         try:
             widths = {len(cells) for cells in csv.reader(sample, delimiter=delim)}

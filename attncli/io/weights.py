@@ -28,7 +28,8 @@ import numpy as np
 
 from attncli.errors import ConfigError, InputError, OutputError
 from attncli.io.atomic import write_atomic
-from attncli.io.readers import read_bytes
+from attncli.io.limits import human, max_input_bytes
+from attncli.io.readers import check_npy_header, read_bytes
 
 WEIGHT_SUFFIXES = (".json", ".npz", ".pt", ".pth", ".safetensors")
 ROLES = {"query": "q", "key": "k", "value": "v"}
@@ -63,6 +64,8 @@ def load_weights(path: Path, prefix: str | None = None) -> WeightFile:
     subset = {k[len(chosen) :]: v for k, v in raw.items() if k.startswith(chosen)}
     named, layout = _to_book_names(subset, path)
     heads = metadata.get("heads")
+    if heads is not None and not (isinstance(heads, str) and heads.isascii() and heads.isdigit()):
+        raise InputError(f"{path}: metadata heads = {heads!r} is not a whole number")
     return WeightFile(named, layout, chosen, int(heads) if heads else None, metadata)
 
 
@@ -120,9 +123,36 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return _read_torch(data, path), {}
 
 
+def _check_archive(data: bytes, path: Path, what: str) -> zipfile.ZipFile:
+    """The zip archive in ``data``, refused before anything is decompressed when its entries
+    declare more data than the input limit (a small file can hold a decompression bomb)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise InputError(f"{path}: not a valid {what} ({e})") from None
+    declared = sum(info.file_size for info in entries)
+    limit = max_input_bytes()
+    if declared > limit:
+        raise InputError(
+            f"{path}: its archive entries declare {human(declared)} of data, more than the "
+            f"input limit of {human(limit)} (raise it with attn --max-input SIZE)"
+        )
+    return archive
+
+
 def _read_npz(data: bytes, path: Path) -> dict[str, np.ndarray]:
     if not data.startswith(b"PK\x03\x04"):
         raise InputError(f"{path}: not a valid .npz file (not a zip archive)")
+    archive = _check_archive(data, path, ".npz file")
+    for info in archive.infolist():
+        try:
+            with archive.open(info) as member:
+                head = member.read(1 << 16)
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:
+            raise InputError(f"{path}: not a valid .npz file ({e})") from None
+        if head.startswith(b"\x93NUMPY"):
+            check_npy_header(head, f"{path}: {info.filename}", info.file_size)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
@@ -137,7 +167,9 @@ def _read_npz(data: bytes, path: Path) -> dict[str, np.ndarray]:
 def _read_json(data: bytes, path: Path) -> dict[str, np.ndarray]:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply; expected name -> matrix") from None
+    except ValueError as e:  # not UTF-8, not JSON, or an integer too long to convert
         raise InputError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(doc, dict):
         raise InputError(f'{path}: expected a JSON object {{"W_query": [[...]], ...}}')
@@ -145,7 +177,7 @@ def _read_json(data: bytes, path: Path) -> dict[str, np.ndarray]:
     for key, value in doc.items():
         try:
             named[key] = np.array(value, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, RecursionError):
             raise InputError(f"{path}: {key!r} is not a rectangular array of numbers") from None
     return named
 
@@ -175,9 +207,13 @@ def _read_torch(data: bytes, path: Path) -> dict[str, np.ndarray]:
     # torch.save writes a zip archive; the legacy format is a bare pickle (protocol byte 0x80).
     if not (data.startswith(b"PK\x03\x04") or data.startswith(b"\x80")):
         raise InputError(f"{path}: not a valid torch file (neither a zip archive nor a pickle)")
+    if data.startswith(b"PK\x03\x04"):
+        _check_archive(data, path, "torch file")
     torch = _import_torch(path, "reading")
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply; save a flat state_dict()") from None
     except pickle.UnpicklingError as e:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
         what = f"it pickles {found.group(1)}" if found else "it holds more than tensors"
@@ -190,16 +226,28 @@ def _read_torch(data: bytes, path: Path) -> dict[str, np.ndarray]:
         raise InputError(
             f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}"
         )
-    return _flatten(obj, torch)
+    return _flatten(obj, torch, path)
 
 
-def _flatten(obj: dict, torch, prefix: str = "") -> dict[str, np.ndarray]:
+MAX_NESTING = 32  # dicts within dicts in a checkpoint (real ones nest 2 or 3 deep)
+
+
+def _flatten(
+    obj: dict, torch, path: Path, prefix: str = "", depth: int = 0
+) -> dict[str, np.ndarray]:
     """Tensors of a (possibly nested) checkpoint dict under dotted names; other values dropped."""
+    if depth > MAX_NESTING:
+        raise InputError(f"{path}: dicts nested more than {MAX_NESTING} deep; save a state_dict()")
     out: dict[str, np.ndarray] = {}
     for key, value in obj.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, torch, f"{prefix}{key}."))
+            out.update(_flatten(value, torch, path, f"{prefix}{key}.", depth + 1))
         elif isinstance(value, torch.Tensor) and value.is_floating_point():
+            if value.layout != torch.strided:
+                raise InputError(
+                    f"{path}: {prefix}{key} is a {value.layout} tensor; save dense tensors "
+                    "(tensor.to_dense())"
+                )
             out[f"{prefix}{key}"] = value.detach().float().numpy()
     return out
 
@@ -244,6 +292,17 @@ def _choose_prefix(raw: dict[str, np.ndarray], prefix: str | None, path: Path) -
     )
 
 
+def _packed(array: np.ndarray, key: str, ndim: int, path: Path) -> list[np.ndarray]:
+    """Query, key and value stacked along the first axis, split in three (checked first)."""
+    if array.ndim != ndim or array.shape[0] % 3:
+        what = "(3·d_out, d_in)" if ndim == 2 else "(3·d_out,)"
+        raise InputError(
+            f"{path}: {key} has shape {array.shape}; MultiheadAttention stacks query, key and "
+            f"value as {what}"
+        )
+    return np.split(array, 3)
+
+
 def _to_book_names(subset: dict[str, np.ndarray], path: Path) -> tuple[dict[str, np.ndarray], str]:
     """Rename one module's keys to ``W_query.weight`` etc.; the layout's name comes with them."""
     keys = set(subset) - IGNORED
@@ -253,13 +312,15 @@ def _to_book_names(subset: dict[str, np.ndarray], path: Path) -> tuple[dict[str,
     if "in_proj_weight" in keys or "q_proj_weight" in keys:
         layout = "torch.nn.MultiheadAttention"
         if "in_proj_weight" in keys:
-            for role, chunk in zip(ROLES, np.split(subset.pop("in_proj_weight"), 3), strict=True):
+            packed = _packed(subset.pop("in_proj_weight"), "in_proj_weight", 2, path)
+            for role, chunk in zip(ROLES, packed, strict=True):
                 named[f"W_{role}.weight"] = chunk
         for role, letter in ROLES.items():
             if f"{letter}_proj_weight" in subset:
                 named[f"W_{role}.weight"] = subset.pop(f"{letter}_proj_weight")
         if "in_proj_bias" in subset:
-            for role, chunk in zip(ROLES, np.split(subset.pop("in_proj_bias"), 3), strict=True):
+            packed = _packed(subset.pop("in_proj_bias"), "in_proj_bias", 1, path)
+            for role, chunk in zip(ROLES, packed, strict=True):
                 named[f"W_{role}.bias"] = chunk
     elif "q_proj.weight" in keys:
         layout = "q_proj/k_proj/v_proj Linear layers"

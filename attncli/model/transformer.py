@@ -56,12 +56,16 @@ class TransformerModel:
         self.config = config
         self.arch = config["model_type"]
         self.causal = self.arch == "gpt2"
-        self.n_layers = int(config.get("num_hidden_layers", config.get("n_layer", 0)))
-        self.n_heads = int(config.get("num_attention_heads", config.get("n_head", 0)))
-        self.hidden = int(config.get("hidden_size", config.get("n_embd", 0)))
-        self.max_tokens = int(config.get("max_position_embeddings", config.get("n_positions", 0)))
-        self.eps = float(config.get("layer_norm_eps", config.get("layer_norm_epsilon", 1e-5)))
-        self.t = _strip_prefix(tensors, "bert." if self.arch == "bert" else "transformer.")
+        number = _ConfigNumbers(folder / "config.json", config)
+        self.n_layers = number(int, "num_hidden_layers", "n_layer")
+        self.n_heads = number(int, "num_attention_heads", "n_head")
+        self.hidden = number(int, "hidden_size", "n_embd")
+        self.max_tokens = number(int, "max_position_embeddings", "n_positions")
+        self.eps = number(float, "layer_norm_eps", "layer_norm_epsilon", default=1e-5)
+        self.t = _Tensors(
+            _strip_prefix(tensors, "bert." if self.arch == "bert" else "transformer."),
+            folder / "model.safetensors",
+        )
         self._tokenizer = None
 
     # ---- tokens ------------------------------------------------------------------------------
@@ -78,7 +82,10 @@ class TransformerModel:
             path = self.folder / "tokenizer.json"
             if not path.is_file():
                 raise InputError(f"{self.folder}: no tokenizer.json")
-            self._tokenizer = Tokenizer.from_file(str(path))
+            try:
+                self._tokenizer = Tokenizer.from_file(str(path))
+            except Exception as e:  # the tokenizers library raises its own exception types
+                raise InputError(f"{path}: not a valid tokenizer file ({e})") from None
             self._tokenizer.no_padding()  # the real tokens only
             self._tokenizer.no_truncation()
         enc = self._tokenizer.encode(text)
@@ -191,8 +198,9 @@ class TransformerModel:
         return h + inner @ t[f"{p}mlp.c_proj.weight"] + t[f"{p}mlp.c_proj.bias"]
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
-        gamma = self.t.get(f"{name}.weight", self.t.get(f"{name}.gamma"))
-        beta = self.t.get(f"{name}.bias", self.t.get(f"{name}.beta"))
+        t = self.t
+        gamma = t[f"{name}.weight"] if f"{name}.weight" in t else t[f"{name}.gamma"]
+        beta = t[f"{name}.bias"] if f"{name}.bias" in t else t[f"{name}.beta"]
         mu = x.mean(axis=-1, keepdims=True)
         var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
         return ((x - mu) / np.sqrt(var + self.eps) * gamma + beta).astype(np.float32)
@@ -210,8 +218,10 @@ def load_model(folder: Path | None = None) -> TransformerModel:
         raise InputError(f"{folder}: not a model folder (no config.json)")
     try:
         config = json.loads(config_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise InputError(f"{config_path}: not readable JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise InputError(f"{config_path}: expected a JSON object of settings")
     arch = config.get("model_type")
     if arch not in SUPPORTED:
         found = arch or ", ".join(config.get("architectures", [])) or "nothing"
@@ -237,6 +247,37 @@ def load_model(folder: Path | None = None) -> TransformerModel:
     from attncli.io.weights import load_weights_file
 
     return TransformerModel(folder, config, load_weights_file(weights))
+
+
+class _ConfigNumbers:
+    """``number(int, "hidden_size", "n_embd")``: the first of the keys present, checked."""
+
+    def __init__(self, path: Path, config: dict) -> None:
+        self.path, self.config = path, config
+
+    def __call__(self, kind: type, *keys: str, default: float | None = None):
+        key = next((k for k in keys if k in self.config), None)
+        if key is None:
+            if default is None:
+                raise InputError(f"{self.path}: no {' or '.join(keys)}")
+            return default
+        value = self.config[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or (kind is int and value != int(value)) or not math.isfinite(value):
+            what = "an integer" if kind is int else "a number"
+            raise InputError(f"{self.path}: {key} = {value!r} is not {what}")
+        return kind(value)
+
+
+class _Tensors(dict):
+    """The model's tensors; a missing one is an InputError naming the file and the key."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], path: Path) -> None:
+        super().__init__(tensors)
+        self.path = path
+
+    def __missing__(self, key: str) -> np.ndarray:
+        raise InputError(f"{self.path}: no tensor {key!r}, which this model's config needs")
 
 
 def _strip_prefix(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

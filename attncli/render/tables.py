@@ -21,13 +21,20 @@ LABEL_MAX = 12  # row labels longer than this are cut with …
 MIN_WIDTH = 40  # a narrower (or zero) COLUMNS is taken as this
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits 1 when the reader leaves (``| head``); the CLI ends quietly with 0."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def make_console(file: IO[str] | None = None, width: int | None = None) -> Console:
     """A console that writes no ANSI codes to pipes and files (rich's own detection) nor, when
     ``NO_COLOR`` is set, to a terminal: no colour and no bold/dim either. Strings are never read
     as markup or emoji codes: text from the data reaches it as :class:`Text` made
     :func:`~attncli.visible.visible`."""
     plain = bool(os.environ.get("NO_COLOR"))
-    console = Console(
+    console = _Console(
         file=file,
         highlight=False,
         markup=False,
