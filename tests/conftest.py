@@ -30,7 +30,7 @@ def run():
     """Run ``attn ARGS`` in-process; returns the click Result (exit_code, stdout, stderr)."""
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | bytes | None = None):
-        return runner.invoke(app, [str(a) for a in args], input=input)
+    def invoke(*args: str, input: str | bytes | None = None, env: dict | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input, env=env)
 
     return invoke

@@ -14,7 +14,7 @@ def test_terminal_heatmap_shades_without_colour_and_marks_masked(run):
     assert "\x1b[" not in out
     lines = [line for line in out.splitlines() if line.startswith("0 Your")]
     assert lines and lines[0].split()[2] == "██" and lines[0].count("×") == 5  # masked, not zero
-    assert "× masked future key" in out and "keys: 0 Your, 1 journey" in out
+    assert "× masked key" in out and "keys: 0 Your, 1 journey" in out
 
 
 def test_heatmap_uses_colour_cells_on_a_colour_terminal(run, monkeypatch):
@@ -25,15 +25,51 @@ def test_heatmap_uses_colour_cells_on_a_colour_terminal(run, monkeypatch):
     assert "\x1b[" in out and "48;" in out  # background colours
 
 
-def test_one_map_per_head_and_long_inputs_elided(run, tmp_path):
+def test_one_map_per_head_and_long_inputs_pooled(run, tmp_path):
     heads = run("heatmap", "sample:cat", "--mode", "multi-head", "--heads", "2").stdout
     assert "weights · head 0" in heads and "weights · head 1" in heads
     x = np.random.default_rng(0).normal(size=(200, 4))
     path = tmp_path / "long.npy"
     np.save(path, x)
-    out = run("heatmap", path).stdout
-    assert "…" in out and "⋮" in out
-    assert max(len(line) for line in out.splitlines()) <= 80
+    for width in (60, 80, 160):
+        out = run("heatmap", path, env={"COLUMNS": str(width)}).stdout
+        assert "overview of 200×200" in out
+        assert max(len(line) for line in out.splitlines()) <= width
+        header = next(line for line in out.splitlines() if line.lstrip().startswith("0 "))
+        numbers = [int(t) for t in header.split()]
+        assert numbers == sorted(numbers) and numbers[-1] < 200  # never wrapped or merged
+
+
+def test_pooling_sums_keys_and_averages_queries():
+    from attncli.render.heatmap import pool
+
+    w = np.random.default_rng(3).random((7, 10))
+    pooled = pool(w, 3, 4, "sum")
+    assert pooled.shape == (3, 3)
+    np.testing.assert_allclose(pooled[0, 0], w[0:3, 0:4].sum() / 3)
+    np.testing.assert_allclose(pooled[2, 2], w[6:7, 8:10].sum())
+    # a pooled row sums to the mean of its queries' row sums: rows of weights keep summing to 1
+    np.testing.assert_allclose(
+        pooled.sum(axis=1), [w[0:3].sum() / 3, w[3:6].sum() / 3, w[6:].sum()]
+    )
+
+
+def test_one_scale_for_every_head(run, tmp_path):
+    # head 0 attends evenly (largest weight 0.25), head 1 sharply: only head 1 reaches full
+    from attncli.render.heatmap import SHADES, heatmap
+    from attncli.render.tables import make_console
+
+    x = np.eye(4) * 30
+    r = compute(x, [f"t{i}" for i in range(4)], mode="multi-head", heads=2, d_out=2)
+    w = np.stack([np.full((4, 4), 0.25), np.eye(4)])
+    r = type(r)(r.tokens, r.config, {**r.steps, "weights": w})
+    console = make_console(width=80)
+    with console.capture() as cap:
+        console.print(heatmap(r, 80, color=False))
+    text = cap.get()
+    first, second = text.split("weights · head 1")
+    assert SHADES[-1] * 2 not in first and SHADES[-1] * 2 in second
+    assert "1.00: one scale for every head" in text
 
 
 def test_stats_match_the_weights(run):

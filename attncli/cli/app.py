@@ -204,7 +204,9 @@ DOut = Annotated[
 Heads = Annotated[
     int | None,
     opt(
-        "Attention", "Heads in multi-head mode; must divide d_out (default: 2).", show_default=False
+        "Attention",
+        "Heads in multi-head mode; must divide d_out (default: 2, or 1 for an odd d_out).",
+        show_default=False,
     ),
 ]
 
@@ -285,3 +287,11 @@ Output = Annotated[
 
 
 Debug = Annotated[bool, opt(None, "Show the full traceback of unexpected errors.", "--debug")]
+
+
+VMax = Annotated[
+    float,
+    opt(
+        "Output", "Weight drawn darkest/brightest in heatmaps: one scale for every head.", "--vmax"
+    ),
+]

@@ -34,6 +34,7 @@ from attncli.cli.app import (
     QkvBias,
     Scale,
     Seed,
+    VMax,
     Weights,
     WeightsPrefix,
     app,
@@ -45,6 +46,7 @@ from attncli.cli.output import (
     check_distinct,
     check_not_input,
     check_precision,
+    check_vmax,
     emit,
     print_or_write,
     save_weights_of,
@@ -124,6 +126,7 @@ def compute(
     full: Annotated[
         bool, opt("Output", "Show large matrices whole instead of eliding with …", "--full")
     ] = False,
+    vmax: VMax = 1.0,
     output: Output = None,
     input_format: InputFormatOpt = None,
     quiet: Annotated[bool, opt("Output", "No progress bar on stderr.", "--quiet", "-q")] = False,
@@ -145,6 +148,7 @@ def compute(
     with errors_to_exit(debug):
         from attncli.core.result import CONTEXT_STEPS, parse_steps
 
+        check_vmax(vmax)
         show, views = split_show(show, fmt)
         wanted = parse_steps(show) if show else ([] if views else None)
         if wanted is None and fmt in (Format.csv, Format.npy):
@@ -166,20 +170,20 @@ def compute(
             if save_weights is not None:
                 raise ConfigError("--save-weights takes a single input (the weights are shared)")
             failed = _run_many(inputs, runner, batch, fail_fast, fmt, show, views, query,
-                               precision, full, output, input_format)  # fmt: skip
+                               precision, full, output, input_format, vmax)  # fmt: skip
             if failed:
                 raise typer.Exit(2)
             return
         result = narrow(runner.run(load_input(inputs[0], input_format)), query)
         if save_weights is not None:
             save_weights_of(result, save_weights, sources)
-        emit(result, fmt, show, precision, full, output, sources, views)
+        emit(result, fmt, show, precision, full, output, sources, views, vmax)
 
 
 def _run_many(
     inputs: list[str], runner: Runner, batch: bool, fail_fast: bool, fmt: Format,
     show: str | None, views: list[str], query: str | None, precision: int, full: bool,
-    output: Path | None, input_format: InputFormat | None,
+    output: Path | None, input_format: InputFormat | None, vmax: float,
 ) -> int:  # fmt: skip
     """Several results in one process: the files given, or the records of a JSON Lines --batch.
 
@@ -228,7 +232,7 @@ def _run_many(
                     steps = result.select_steps(show, ALL_STEPS)
                     write(writers.to_json(result, steps, first))
                 else:
-                    write(table_text(result, show, views, precision, full, f"{record_id}"))
+                    write(table_text(result, show, views, precision, full, f"{record_id}", vmax))
             except AttncliError as e:
                 failures += 1
                 where = f"line {line}" if line is not None else str(record_id)
@@ -346,6 +350,7 @@ def heatmap(
     weights_prefix: WeightsPrefix = None,
     engine: EngineOpt = Engine.auto,
     device: Device = "auto",
+    vmax: VMax = 1.0,
     output: Output = None,
     input_format: InputFormatOpt = None,
     debug: Debug = False,
@@ -356,7 +361,7 @@ def heatmap(
         [input], mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
         qkv_bias=qkv_bias, dtype=dtype, seed=seed, weights=weights, weights_prefix=weights_prefix,
         engine=engine, device=device, fmt=Format.table, show=show, query=query, output=output,
-        input_format=input_format, debug=debug,
+        input_format=input_format, debug=debug, vmax=vmax,
     )  # fmt: skip
 
 

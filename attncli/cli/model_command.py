@@ -18,6 +18,7 @@ from attncli.cli.app import (
     Format,
     Output,
     Precision,
+    VMax,
     app,
     errors_to_exit,
     opt,
@@ -102,10 +103,16 @@ def model_command(
         Format, opt("Output", "table, json, csv, npy or npz.", "--format", "-f")
     ] = Format.table,
     show: Annotated[
-        str | None, opt("Output", "Steps or views to show (see attn compute).", show_default=False)
+        str | None,
+        opt(
+            "Output",
+            "Steps or views to show (see attn compute) [default: heatmap, and stats with --head].",
+            show_default=False,
+        ),
     ] = None,
     precision: Precision = 4,
     full: Annotated[bool, opt("Output", "Show large matrices whole.", "--full")] = False,
+    vmax: VMax = 1.0,
     output: Output = None,
     engine: EngineOpt = Engine.auto,
     device: Device = "auto",
@@ -163,8 +170,11 @@ def model_command(
             trace = build_trace(result, index, precision)
             print_or_write(lambda file: print_trace(trace, precision, file), output)
             return
+        if show is None and fmt is Format.table:
+            # what a person came for: the chosen head(s) as pictures; matrices via --show
+            show = "heatmap,stats" if head is not None else "heatmap"
         show, views = split_show(show, fmt)
-        emit(narrow(result, query), fmt, show, precision, full, output, sources, views)
+        emit(narrow(result, query), fmt, show, precision, full, output, sources, views, vmax)
 
 
 def _index(value: str, option: str) -> int:

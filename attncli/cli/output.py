@@ -35,7 +35,7 @@ def text_sink(output: Path | None) -> Iterator[Callable[[str], None]]:
 
 def table_text(
     result: AttentionResult, show: str | None, views: list[str], precision: int, full: bool,
-    title: str,
+    title: str, vmax: float = 1.0,
 ) -> str:  # fmt: skip
     """One result's tables as text (ANSI only when stdout is a colour terminal)."""
     from attncli.render.tables import print_result
@@ -43,7 +43,7 @@ def table_text(
     default = TABLE_STEPS.get(result.config.mode, ALL_STEPS)
     steps = [] if show == "" else result.select_steps(show, default)
     buf = io.StringIO()
-    print_result(result, steps, precision, full, buf, views)
+    print_result(result, steps, precision, full, buf, views, vmax)
     return f"== {title} ==\n{buf.getvalue()}\n"
 
 
@@ -95,6 +95,11 @@ def save_weights_of(result: AttentionResult, path: Path, inputs: list) -> None:
     save_weights(path, named, {"mode": c.mode, "heads": str(c.heads)})
 
 
+def check_vmax(vmax: float) -> None:
+    if not vmax > 0 or vmax == float("inf"):
+        raise ConfigError(f"--vmax must be a positive number, got {vmax}")
+
+
 def split_show(show: str | None, fmt: Format) -> tuple[str | None, list[str]]:
     """``--show`` as (the steps part, the terminal views heatmap/stats); "" means no steps."""
     if show is None:
@@ -108,7 +113,7 @@ def split_show(show: str | None, fmt: Format) -> tuple[str | None, list[str]]:
 
 def emit(
     result: AttentionResult, fmt: Format, show: str | None, precision: int, full: bool,
-    output: Path | None, inputs: list, views: Sequence[str] = (),
+    output: Path | None, inputs: list, views: Sequence[str] = (), vmax: float = 1.0,
 ) -> None:  # fmt: skip
     from attncli.io import writers
     from attncli.io.atomic import write_atomic
@@ -123,7 +128,7 @@ def emit(
         steps = [] if show == "" else result.select_steps(show, default)
 
         def printer(file: IO[str] | None) -> None:
-            print_result(result, steps, precision, full, file, views)
+            print_result(result, steps, precision, full, file, views, vmax)
 
         print_or_write(printer, output)
         return

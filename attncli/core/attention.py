@@ -59,6 +59,7 @@ def compute(
         raise InputError(f"{len(names)} tokens given for {n} embedding rows")
     if parameters is not None and config.mode != "simple" and config.d_out is None:
         config = replace(config, d_out=parameters.query.weight.shape[1])
+    asked = config
     config = config.resolved(d_in)
     _check_host_memory(config, n, d_in, seeded=parameters is None)
     if parameters is None:
@@ -70,6 +71,8 @@ def compute(
 
     blockwise = context_only and config.dropout == 0
     notes: list[str] = []
+    if config.mode == "multi-head" and asked.heads is None and config.heads == 1:
+        notes.append(f"d_out {config.d_out} is odd, so 1 head (not 2); pass --heads or --d-out")
     while True:
         eng = get_engine(engine, device, config.dtype, n)
         if not blockwise:

@@ -20,7 +20,8 @@ class AttentionConfig:
     """How to compute attention. ``None`` fields take the mode's default once the input is known.
 
     - ``d_out``: width of the projections (default ``d_in``); ignored by ``simple``.
-    - ``heads``: number of heads, ``multi-head`` only; must divide ``d_out``.
+    - ``heads``: number of heads, ``multi-head`` only; must divide ``d_out`` (default 2, or 1
+      when d_out is odd).
     - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``).
     - ``qkv_bias``: give the query/key/value Linear layers a bias (``linear``, ``multi-head``).
     - ``seed``: the ``torch.manual_seed`` the parameters are drawn after; also seeds dropout.
@@ -58,7 +59,8 @@ class AttentionConfig:
             raise ConfigError(f"--d-out must be at least 1, got {d_out}")
         heads = self.heads
         if self.mode == "multi-head":
-            heads = 2 if heads is None else heads
+            if heads is None:  # 2 heads where they divide d_out (the book's example), else 1
+                heads = 2 if d_out % 2 == 0 else 1
             if heads < 1:
                 raise ConfigError(f"--heads must be at least 1, got {heads}")
             if d_out % heads:

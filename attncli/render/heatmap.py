@@ -1,13 +1,16 @@
 """Attention weights as pictures in the terminal: coloured (or shaded) cells, and per-query stats.
 
-With colour, each cell's background follows a viridis-like scale from 0 to the largest weight;
-without (pipes, ``NO_COLOR``, ``TERM=dumb``) cells are shading characters, so the picture still
-reads. Masked cells show ``×``, not a zero. Large maps keep their first and last rows/columns
-around ``…`` to fit the width.
+With colour, each cell's background follows a viridis-like scale from 0 to ``vmax`` (1 by default),
+one scale for every head, so a head whose largest weight is 0.4 looks paler than one at 1.0;
+without colour (pipes, ``NO_COLOR``, ``TERM=dumb``) cells are shading characters, so the picture
+still reads. Masked cells show ``×``, not a zero. A map larger than the width (or than
+:data:`MAX_ROWS` rows) becomes an overview: each cell pools a block of keys (their sum, so a row
+still sums to 1) and of queries (their mean), as the legend says.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,7 +21,6 @@ from rich.text import Text
 
 from attncli.core.result import AttentionResult
 from attncli.core.stats import row_stats, weight_maps
-from attncli.elide import elide
 from attncli.visible import label
 
 VIRIDIS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)])
@@ -39,59 +41,92 @@ def _rgb(t: float) -> tuple[int, int, int]:
 def _cell(value: float, top: float, masked: bool, color: bool) -> Text:
     if masked:
         return Text(" × ", style="dim")
-    t = value / top if top > 0 else 0.0
+    t = min(value / top, 1.0) if top > 0 else 0.0
     if color:
         return Text(" " * CELL, style=Style(bgcolor=f"rgb{_rgb(t)}"))
     shade = SHADES[min(int(t * (len(SHADES) - 1) + 0.5), len(SHADES) - 1)]
     return Text(shade * (CELL - 1) + " ")
 
 
+def masks(result: AttentionResult) -> list[np.ndarray]:
+    """Per map of :func:`weight_maps`, which cells a mask hid (-inf before the softmax)."""
+    maps = weight_maps(result)
+    masked = result.steps.get("masked_scores")
+    if masked is None:
+        return [np.zeros(w.shape, bool) for _, w in maps]
+    hidden = np.isneginf(masked)
+    return list(hidden) if hidden.ndim == 3 else [hidden]
+
+
+def pool(a: np.ndarray, rows: int, cols: int, how: str) -> np.ndarray:
+    """``a`` in blocks of ``rows`` × ``cols`` cells: the blocks' means over rows, then sums
+    ("sum") or all() ("all", for masks) over columns. Ragged last blocks count what they hold."""
+    n_r, n_c = a.shape
+    r_starts, c_starts = range(0, n_r, rows), range(0, n_c, cols)
+    if how == "all":
+        blocks = np.logical_and.reduceat(np.logical_and.reduceat(a, r_starts, 0), c_starts, 1)
+        return blocks
+    sums = np.add.reduceat(np.add.reduceat(a, r_starts, 0), c_starts, 1)
+    counts = np.diff([*r_starts, n_r])
+    return sums / counts[:, None]
+
+
 def heatmap(
-    result: AttentionResult, width: int = 80, color: bool = True, precision: int = 2
+    result: AttentionResult,
+    width: int = 80,
+    color: bool = True,
+    precision: int = 2,
+    vmax: float = 1.0,
 ) -> Group:
     """One map per head with token-labelled rows, numbered key columns and a legend."""
     tokens = result.tokens
-    rows_at = [result.query] if result.query is not None else list(range(len(tokens)))
+    n = len(tokens)
+    rows_at = [result.query] if result.query is not None else list(range(n))
     shown = [label(t, LABEL_MAX) for t in tokens]
-    idx_w, tok_w = len(str(len(tokens) - 1)), max(len(t) for t in shown)
+    idx_w, tok_w = len(str(n - 1)), max(len(t) for t in shown)
     label_w = idx_w + 1 + tok_w
     fit = max(4, (width - label_w - 2) // CELL)
-    col_idx = elide(len(tokens), fit if len(tokens) <= fit else fit - 1)  # … takes a cell
+    per_col = math.ceil(n / fit)
+    per_row = math.ceil(len(rows_at) / MAX_ROWS)
+    cols = range(0, n, per_col)
+    rows = [rows_at[r] for r in range(0, len(rows_at), per_row)]
+    # a column number every few cells, so that numbers of any width never collide
+    every = math.ceil((idx_w + 1) / CELL)
+    header = "".join(f"{j:<{CELL * every}}" if c % every == 0 else "" for c, j in enumerate(cols))
     items: list = []
-    for title, w in weight_maps(result):
-        top = float(w.max())
+    for (title, w), hidden in zip(weight_maps(result), masks(result), strict=True):
         items.append(Text(f"\n{title} ({w.shape[0]}×{w.shape[1]})", style="bold cyan"))
-        header = " " * (label_w + 1) + "".join(
-            " … " if j is None else f"{j:>{CELL - 1}} " for j in col_idx
-        )
-        lines = [Text(header, style="dim")]
-        for r in elide(len(rows_at), MAX_ROWS):
-            if r is None:
-                lines.append(Text(" " * label_w + " ⋮"))
-                continue
-            i = rows_at[r]
+        values, off = pool(w, per_row, per_col, "sum"), pool(hidden, per_row, per_col, "all")
+        lines = [Text(" " * (label_w + 1) + header, style="dim")]
+        for r, i in enumerate(rows):
             line = Text(f"{i:>{idx_w}} {shown[i]:<{tok_w}} ", style="bold")
-            for j in col_idx:
-                masked = result.config.causal and j is not None and j > i
-                line.append(" … " if j is None else _cell(w[r, j], top, masked, color))
+            for c in range(len(cols)):
+                line.append(_cell(values[r, c], vmax, bool(off[r, c]), color))
             lines.append(line)
         items += lines
-        items.append(_legend(top, color, precision, result.config.causal))
-    if len(col_idx) < len(tokens):
-        items.append(Text(f"columns: key token numbers; {len(tokens)} tokens, middle elided"))
-    key = ", ".join(f"{j} {shown[j]}" for j in col_idx if j is not None)
-    items.append(Text(f"keys: {key}", style="dim"))
+    items.append(_legend(vmax, color, precision, bool(any(m.any() for m in masks(result)))))
+    if per_col > 1 or per_row > 1:
+        items.append(
+            Text(
+                f"overview of {len(rows_at)}×{n}: each cell is the sum over {per_col} keys"
+                f" and the mean over {per_row} quer{'y' if per_row == 1 else 'ies'}; rows and "
+                "columns are numbered by their first token (--query TOKEN for one row)"
+            )
+        )
+    else:
+        key = ", ".join(f"{j} {shown[j]}" for j in cols)
+        items.append(Text(f"keys: {key}", style="dim"))
     return Group(*items)
 
 
-def _legend(top: float, color: bool, precision: int, causal: bool) -> Text:
+def _legend(top: float, color: bool, precision: int, masked: bool) -> Text:
     steps = 10 if color else len(SHADES)
     text = Text("0 ")
     for s in range(steps):
         text.append(_cell(top * s / (steps - 1), top, False, color))
-    text.append(f" {top:.{precision}f} = largest weight")
-    if causal:
-        text.append(";  × masked future key")
+    text.append(f" {top:.{precision}f}: one scale for every head (--vmax)")
+    if masked:
+        text.append(";  × masked key")
     return text
 
 
@@ -119,12 +154,15 @@ def stats_table(result: AttentionResult, k: int = 3, precision: int = 4) -> Grou
     return Group(*items)
 
 
-def views(result: AttentionResult, names: Sequence[str], width: int, color: bool, precision: int):
+def views(
+    result: AttentionResult, names: Sequence[str], width: int, color: bool, precision: int,
+    vmax: float = 1.0,
+):  # fmt: skip
     """The renderables for the view names ``heatmap`` and ``stats``, in order."""
     out = []
     for name in names:
         if name == "heatmap":
-            out.append(heatmap(result, width, color))
+            out.append(heatmap(result, width, color, vmax=vmax))
         else:
             out.append(stats_table(result, precision=precision))
     return out

@@ -11,12 +11,12 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from attncli.core.config import AttentionConfig
 from attncli.core.result import KEY_COLUMNS, STEPS, AttentionResult
 from attncli.elide import elide
 from attncli.visible import label, visible
 
 MAX_ROWS = 12  # rows shown before the middle is elided (unless full)
-MAX_COLS = 8  # value columns shown before the middle is elided (unless full or narrower screens)
 LABEL_MAX = 12  # row labels longer than this are cut with …
 MIN_WIDTH = 40  # a narrower (or zero) COLUMNS is taken as this
 
@@ -54,6 +54,7 @@ def print_result(
     full: bool = False,
     file: IO[str] | None = None,
     views: Sequence[str] = (),
+    vmax: float = 1.0,
 ) -> None:
     """Print :func:`render_result` to ``file`` (default stdout; 120 columns for a non-tty file),
     then the ``views`` ("heatmap", "stats"), coloured only where the console has colour.
@@ -70,11 +71,25 @@ def print_result(
         console.width = max(console.width, console.measure(group, options=wide).maximum)
     console.print(group)
     color = console.color_system is not None
-    for view in render_views(result, views, console.width, color, precision):
+    for view in render_views(result, views, console.width, color, precision, vmax):
         console.print(view)
 
 
-def summary_line(result: AttentionResult) -> Text:
+def summary_line(result: AttentionResult, width: int | None = None) -> Text:
+    """``attncli · mode … · engine numpy on cpu``; with a ``width``, broken into lines between
+    its parts (never inside one, so "engine numpy on cpu" stays whole)."""
+    parts = ["attncli", *summary_parts(result)]
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if width is not None and len(lines[-1]) + 3 + len(part) > width:
+            lines.append("  " + part)
+        else:
+            lines[-1] += " · " + part
+    return Text("\n".join(lines), style="bold")
+
+
+def summary_parts(result: AttentionResult) -> list[str]:
+    """The options that shaped ``result``, one short phrase each."""
     c = result.config
     parts = [
         f"mode {c.mode}",
@@ -82,7 +97,7 @@ def summary_line(result: AttentionResult) -> Text:
         f"d_in {result.d_in}" + (f" → d_out {c.d_out}" if c.mode != "simple" else ""),
     ]
     if c.mode == "multi-head":
-        parts.append(f"{c.heads} heads × {c.head_dim}")
+        parts.append(f"{c.heads} head{'s' if c.heads != 1 else ''} × {c.head_dim}")
     parts.append(f"scale 1/√{c.head_dim}" if c.scale else "no scaling")
     if c.causal:
         parts.append("causal")
@@ -93,7 +108,7 @@ def summary_line(result: AttentionResult) -> Text:
     elif c.mode != "simple":
         parts.append(f"seed {c.seed}")
     parts += [c.dtype, f"engine {result.engine} on {result.device}"]
-    return Text("attncli · " + " · ".join(parts), style="bold")
+    return parts
 
 
 def render_result(
@@ -108,7 +123,7 @@ def render_result(
     Unless ``full``, large matrices keep their first and last rows/columns around ``…`` so that
     each table fits ``width`` columns; numbers are never cut.
     """
-    items: list[Text | Table] = [summary_line(result)]
+    items: list[Text | Table] = [summary_line(result, width)]
     rows_at = [result.query] if result.query is not None else range(len(result.tokens))
     for step in steps:
         arr = result.steps[step]
@@ -121,7 +136,7 @@ def render_result(
                 Text.assemble(
                     (f"\n{step}{head}", "bold cyan"),
                     f" {_shape(block.shape)}  ",
-                    (STEPS[step], "dim"),
+                    (describe(step, result.config), "dim"),
                 )
             )
             items.append(
@@ -154,16 +169,18 @@ def matrix_table(
     """
     cells = [[_format(v, precision) for v in row] for row in matrix]
     cell_w = max(len(c) for row in cells for c in row)
+    headers = [label(c, LABEL_MAX) for c in columns]
     if width is None:
         row_idx, col_idx = elide(len(rows), None), elide(len(columns), None)
     else:
-        label_w = min(LABEL_MAX, max(len(label(r, LABEL_MAX)) for r in rows))
-        fit = max(2, (width - label_w - 4) // (cell_w + 3) - 1)
-        row_idx, col_idx = elide(len(rows), MAX_ROWS), elide(len(columns), min(MAX_COLS, fit))
+        label_w = max(len(label(r, LABEL_MAX)) for r in rows)
+        room = width - 1 - (label_w + 3)  # a table: 1 border + (width + 3) per column
+        row_idx = elide(len(rows), MAX_ROWS)
+        col_idx = fit_columns([max(cell_w, len(h)) + 3 for h in headers], room)
     table = Table(header_style="bold")
     table.add_column("", style="bold", max_width=LABEL_MAX, no_wrap=True, overflow="ellipsis")
     for j in col_idx:
-        header = Text("…" if j is None else label(columns[j], LABEL_MAX))
+        header = Text("…" if j is None else headers[j])
         width_j = 1 if j is None else cell_w
         table.add_column(header, justify="right", min_width=width_j, no_wrap=True)
     for i in row_idx:
@@ -184,6 +201,30 @@ def matrix_table(
             styled.append(Text(cells[i][j], style=style))
         table.add_row(Text(label(rows[i], LABEL_MAX)), *styled)
     return table
+
+
+def fit_columns(widths: Sequence[int], room: int) -> list[int | None]:
+    """The columns (by index, ``None`` for one ``…`` column of width 4) that fit ``room``
+    characters: all of them when they fit, else as many of the first and last as fit."""
+    if sum(widths) <= room:
+        return list(range(len(widths)))
+    n, best = len(widths), 1
+    for k in range(1, n):
+        head, tail = (k + 1) // 2, k // 2
+        if sum(widths[:head]) + sum(widths[n - tail :]) + 4 > room:
+            break
+        best = k
+    return elide(n, best)
+
+
+def describe(step: str, config: AttentionConfig) -> str:
+    """What ``step`` holds in this run (simple mode has no Q, K; dropout rescales weights)."""
+    if config.mode == "simple" and step in ("scores", "scaled_scores"):
+        return STEPS[step].replace("Q·Kᵀ", "X·Xᵀ")
+    if step == "weights" and config.dropout:
+        factor = 1 / (1 - config.dropout) if config.dropout < 1 else float("inf")
+        return f"weights after dropout: the kept ones rescaled by 1/(1−p) = {factor:g}"
+    return STEPS[step]
 
 
 def _format(value: float, precision: int) -> str:
