@@ -131,6 +131,23 @@ def test_context_equals_sdpa_with_and_without_causal():
 
 
 def test_info_lists_versions_and_engines(run):
-    out = run("info").stdout
+    out = run("info", "--torch").stdout
     assert "attncli " in out and "numpy " in out and f"torch {torch.__version__}" in out
     assert "engines: numpy on cpu" in out and "torch on cpu" in out
+
+
+def test_info_lists_optional_pieces_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from attncli.cli import main\n"
+        "sys.argv = ['attn', 'info']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'attn info imported torch'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "optional pieces:" in proc.stdout and "matplotlib" in proc.stdout
+    assert "tokenizers" in proc.stdout and "default model all-MiniLM-L6-v2" in proc.stdout

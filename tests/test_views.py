@@ -3,6 +3,7 @@ default view. Each test reads the rendered text."""
 
 import json
 
+import numpy as np
 import pytest
 
 from attncli import compute, load_embeddings
@@ -91,3 +92,143 @@ def test_a_models_default_view_is_the_heads_pictures(run):
     assert "per-query statistics" in one and "weights (12×12)" in one
     matrices = run("model", sentence, "--head", "0", "--show", "queries").stdout
     assert "queries (12×32)" in matrices
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+
+def _panels(fig):
+    return [ax for ax in fig.axes if ax.images and ax.get_title()]
+
+
+def test_many_heads_make_a_grid_with_one_colour_bar():
+    pytest.importorskip("matplotlib", reason="plots need the plot extra")
+    from attncli.render.plot import PlotStyle, weights_figure
+
+    emb = load_embeddings("sample:cat")
+    r = compute(emb.values, emb.tokens, mode="multi-head", heads=8, d_out=16, causal=True)
+    fig = weights_figure(r, "sample:cat")
+    panels = _panels(fig)
+    assert len(panels) == 8
+    assert len({round(ax.get_position().x0, 3) for ax in panels}) == 3  # ⌈√8⌉ columns
+    width, height = fig.get_size_inches()
+    assert width < 2.5 * height  # a grid, not a strip
+    assert sum(ax.get_ylabel() == "attention weight" for ax in fig.axes) == 1
+    assert sum(ax.get_ylabel() == "query" for ax in panels) == 3  # one per row
+    wide = weights_figure(r, "", PlotStyle(cols=4))
+    assert len({round(ax.get_position().x0, 3) for ax in _panels(wide)}) == 4
+
+
+def test_plot_style_options_change_what_is_drawn():
+    pytest.importorskip("matplotlib", reason="plots need the plot extra")
+    from attncli.render.plot import PlotStyle, weights_figure
+
+    emb = load_embeddings("sample:journey")
+    r = compute(emb.values, emb.tokens, mode="trainable", d_out=2, causal=True)
+    scores = weights_figure(r, "", PlotStyle(step="scores", values=False, query=1, vmax=2.0))
+    ax = _panels(scores)[0]
+    np.testing.assert_array_equal(ax.images[0].get_array().data, r.steps["scores"])
+    assert ax.images[0].get_clim()[1] == 2.0 and not ax.texts
+    outlined = [p for p in ax.patches if p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    assert len(outlined) == 1 and outlined[0].get_y() == 0.5  # row 1, from y = 0.5
+    weights = _panels(weights_figure(r, ""))[0]
+    assert weights.texts and weights.images[0].get_array().mask[0, 1]  # values; mask hatched
+
+
+def test_titles_are_one_line_and_settings_go_below():
+    pytest.importorskip("matplotlib", reason="plots need the plot extra")
+    from attncli.render.plot import weights_figure
+
+    emb = load_embeddings("sample:journey")
+    sentence = " ".join(["a long sentence"] * 40)
+    fig = weights_figure(compute(emb.values, emb.tokens), sentence)
+    title = fig._suptitle.get_text()
+    assert "\n" not in title and title.endswith("…") and len(title) < len(sentence)
+    below = fig._supxlabel.get_text()
+    assert "mode simple" in below and all("engine numpy on" in line or " · " in line
+                                          for line in below.splitlines())  # fmt: skip
+
+
+def test_plot_command_options_and_svg_text(run, tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need the plot extra")
+    import matplotlib.image
+
+    small, big = tmp_path / "a.png", tmp_path / "b.png"
+    assert run("plot", "sample:journey", "-o", small, "--dpi", "50").exit_code == 0
+    assert run("plot", "sample:journey", "-o", big, "--dpi", "100").exit_code == 0
+    w_small = matplotlib.image.imread(small).shape[1]
+    assert abs(matplotlib.image.imread(big).shape[1] - 2 * w_small) <= 2
+    svg = tmp_path / "s.svg"
+    args = ["--title", "My slide", "--cmap", "magma", "--step", "scores", "--query", "journey"]
+    result = run("plot", "sample:journey", "-o", svg, *args)
+    assert result.exit_code == 0, result.stderr
+    text = svg.read_text()
+    assert "My slide" in text and "<text" in text  # text kept as text for editing
+    bad = run("plot", "sample:journey", "-o", svg, "--cmap", "nope")
+    assert bad.exit_code == 2 and "--cmap 'nope'" in bad.stderr
+
+
+# ---- attn model: grids, data, explain ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    pytest.importorskip("tokenizers", reason="model folders carry a tokenizer.json")
+    pytest.importorskip("transformers", reason="builds the test model")
+    from tests.test_model import _tiny_bert
+
+    return _tiny_bert(tmp_path_factory.mktemp("tiny"))
+
+
+def test_model_plot_of_every_layer_and_head_is_a_grid(run, tiny_model, tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need the plot extra")
+    from attncli.model import load_model
+    from attncli.render.plot import grid_figure
+
+    model = load_model(tiny_model)
+    enc = model.encode("the cat sat")
+    stack = model.forward(enc.ids, enc.tokens, model.n_layers - 1)
+    maps = [(i, h, stack[i][1].weights[h]) for i in range(3) for h in range(4)]
+    fig = grid_figure(maps, list(enc.tokens), causal=False)
+    panels = _panels(fig)
+    assert len(panels) == 12 and {ax.get_title() for ax in panels} >= {"L0 H0", "L2 H3"}
+    np.testing.assert_array_equal(panels[5].images[0].get_array().data, stack[1][1].weights[1])
+    out = tmp_path / "grid.png"
+    for extra in (["--layer", "all", "--head", "all"], ["--layer", "all"], ["--head", "all"]):
+        out.unlink(missing_ok=True)
+        result = run("model", "the cat sat", "--model-dir", tiny_model, *extra, "--plot", out)
+        assert result.exit_code == 0 and out.stat().st_size > 0, result.stderr
+    refused = run("model", "the cat", "--model-dir", tiny_model, "--embeddings", "--plot", out)
+    assert refused.exit_code == 2 and "--plot" in refused.stderr
+
+
+def test_model_weights_of_every_layer_as_npz_and_json(run, tiny_model, tmp_path):
+    from attncli.model import load_model
+
+    model = load_model(tiny_model)
+    enc = model.encode("the cat sat on the mat")
+    stack = model.forward(enc.ids, enc.tokens, model.n_layers - 1)
+    npz = tmp_path / "all.npz"
+    args = ["model", "the cat sat on the mat", "--model-dir", tiny_model, "--layer", "all"]
+    assert run(*args, "-f", "npz", "-o", npz).exit_code == 0
+    data = np.load(npz)
+    assert data["weights"].shape == (3, 4, len(enc.tokens), len(enc.tokens))
+    for i in range(3):
+        np.testing.assert_array_equal(data["weights"][i], stack[i][1].weights)
+    assert data["tokens"].tolist() == list(enc.tokens)
+    doc = json.loads(run(*args, "--head", "all", "-f", "json", "--show", "weights").stdout)
+    head = next(h for h in doc["heads"] if h["layer"] == 2 and h["head"] == 3)
+    np.testing.assert_allclose(head["weights"], stack[2][1].weights[3])
+    plain = json.loads(run(*args, "--head", "all", "-f", "json").stdout)
+    assert "weights" not in plain["heads"][0]
+
+
+def test_model_explain_as_json_and_markdown(run, tiny_model):
+    args = ["model", "the cat sat", "--model-dir", tiny_model, "--head", "1", "--explain",
+            "--query", "cat"]  # fmt: skip
+    doc = json.loads(run(*args, "-f", "json").stdout)
+    assert doc["token"] == "cat" and doc["sections"]
+    md = run(*args, "-f", "markdown").stdout
+    assert md.startswith("# attn explain: query “cat”") and "$$" in md
+    refused = run("model", "the cat", "--model-dir", tiny_model, "-f", "markdown")
+    assert refused.exit_code == 2 and "--explain" in refused.stderr

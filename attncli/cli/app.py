@@ -57,6 +57,9 @@ Engine = _choices("Engine", ENGINES)
 Format = _choices("Format", ("table", "json", "jsonl", "csv", "npy", "npz"))
 
 
+ModelFormat = _choices("ModelFormat", (*(f.value for f in Format), "markdown"))
+
+
 ExplainFormat = _choices("ExplainFormat", ("terminal", "markdown", "json"))
 
 
@@ -295,3 +298,48 @@ VMax = Annotated[
         "Output", "Weight drawn darkest/brightest in heatmaps: one scale for every head.", "--vmax"
     ),
 ]
+
+
+PlotStep = _choices("PlotStep", ("weights", "scores", "scaled", "masked"))
+
+
+PlotTitle = Annotated[
+    str | None,
+    opt("Image", "Title [default: the sentence or the file; settings below it].", "--title",
+        show_default=False),
+]  # fmt: skip
+
+
+Dpi = Annotated[int, opt("Image", "Resolution of PNG images.", "--dpi")]
+
+
+Cmap = Annotated[str, opt("Image", "A matplotlib colour map (viridis, magma, Blues, …).")]
+
+
+StepOpt = Annotated[PlotStep, opt("Image", "The matrix to draw.", "--step")]
+
+
+Cols = Annotated[
+    int | None,
+    opt("Image", "Panels per row [default: a near-square grid].", "--cols", show_default=False),
+]
+
+
+Values = Annotated[
+    bool, opt("Image", "Write each weight in its cell (small inputs).", "--values/--no-values")
+]
+
+
+def plot_style(step: enum.Enum, cols: int | None, cmap: str, vmax: float | None, values: bool,
+               query: int | None, title: str | None):  # fmt: skip
+    """The PlotStyle the image options ask for, checked."""
+    from attncli.core.result import STEP_ALIASES
+    from attncli.errors import ConfigError
+    from attncli.render.plot import PlotStyle, colormap_names
+
+    if cmap not in colormap_names():
+        raise ConfigError(f"--cmap {cmap!r}: not a matplotlib colour map (e.g. viridis, magma)")
+    if vmax is not None and not 0 < vmax < float("inf"):
+        raise ConfigError(f"--vmax must be a positive number, got {vmax}")
+    name = STEP_ALIASES.get(step.value, step.value)
+    return PlotStyle(name, cols, cmap, vmax, values, query, title)

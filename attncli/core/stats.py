@@ -34,9 +34,10 @@ def row_stats(weights: np.ndarray, k: int = 3, visible: int | None = None) -> Ro
     )  # fmt: skip
 
 
-def weight_maps(result: AttentionResult) -> list[tuple[str, np.ndarray]]:
-    """(title, (rows, n) weights) per head; a single map outside multi-head."""
-    w = result.steps["weights"]
+def weight_maps(result: AttentionResult, step: str = "weights") -> list[tuple[str, np.ndarray]]:
+    """(title, (rows, n) matrix) per head of a step with key columns (the weights by default);
+    a single map outside multi-head."""
+    w = result.steps[step]
     if w.ndim == 2:
-        return [("weights", w)]
-    return [(f"weights · head {h}", block) for h, block in enumerate(w)]
+        return [(step, w)]
+    return [(f"{step} · head {h}", block) for h, block in enumerate(w)]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import math
-import textwrap
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,13 @@ from attncli.core.result import AttentionResult
 from attncli.core.stats import weight_maps
 from attncli.errors import ConfigError, OutputError
 from attncli.io.atomic import write_atomic
-from attncli.visible import label, visible
+from attncli.visible import label, shorten, visible
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 ANNOTATE_MAX = 12  # write the weight inside each cell up to this many tokens
 MAX_LABELS = 80  # token labels per axis; longer inputs label every k-th token
 MAX_SIDE = 14.0  # inches per panel, whatever the number of tokens
+MAX_WIDTH = 12.0  # inches of panels per row: many heads make more rows, not a long strip
 LABEL_MAX = 24  # characters of a token label
 
 
@@ -45,50 +46,156 @@ def _matplotlib():
     return Figure, colormaps, Rectangle
 
 
-def weights_figure(result: AttentionResult, title: str = ""):
-    """One heatmap panel per head: tokens on both axes, a shared colour bar, masked cells
-    hatched (not drawn as zero), values written in the cells of small inputs."""
+def colormap_names() -> list[str]:
+    _, colormaps, _ = _matplotlib()
+    return list(colormaps)
+
+
+@dataclass(frozen=True)
+class PlotStyle:
+    """How a heatmap figure looks: the options for slides and papers."""
+
+    step: str = "weights"  # or scores, scaled_scores, masked_scores
+    cols: int | None = None  # panels per row (default: near-square)
+    cmap: str = "viridis"
+    vmax: float | None = None  # top of the colour scale (default: the largest value)
+    values: bool = True  # write the value in each cell of small maps
+    query: int | None = None  # a query row to outline
+    title: str | None = None  # replaces the default title
+
+
+def weights_figure(result: AttentionResult, title: str = "", style: PlotStyle | None = None):
+    """One heatmap panel per head, laid out as a near-square grid: tokens on both axes (labels
+    on the outer panels), one shared colour bar, masked cells hatched (not drawn as zero),
+    values written in the cells of small inputs. ``title`` (the sentence or the file) is one
+    line, shortened with …; the technical summary goes below it, smaller."""
+    style = style or PlotStyle()
     figure_cls, colormaps, rectangle = _matplotlib()
-    maps = weight_maps(result)
+    if style.step not in result.steps:
+        raise ConfigError(f"--step {style.step}: this run has no such step")
+    maps = weight_maps(result, style.step)
+    hidden = _hidden(result, style.step, len(maps))
     tokens = [label(t, LABEL_MAX) for t in result.tokens]
     n = len(tokens)
+    rows_at = [result.query] if result.query is not None else list(range(n))
+    cols = style.cols or math.ceil(math.sqrt(len(maps)))
+    if cols < 1:
+        raise ConfigError(f"--cols must be at least 1, got {cols}")
+    cols = min(cols, len(maps))
+    grid_rows = math.ceil(len(maps) / cols)
     cell = 0.55 if n <= ANNOTATE_MAX else max(0.14, 7.0 / n)
-    side = min(MAX_SIDE, max(3.2, n * cell))
+    side = min(MAX_SIDE, max(2.4, n * cell), MAX_WIDTH / cols)
+    height = side * len(rows_at) / n if len(rows_at) < n else side
     spacing = side * 72 / min(n, MAX_LABELS)  # points between two labels
     font = min(9.0, max(4.0, 0.6 * spacing))
-    width = len(maps) * (side + 1.2) + 1.0
-    fig = figure_cls(figsize=(width, side + 1.8), layout="constrained")
-    axes = fig.subplots(1, len(maps), squeeze=False)[0]
-    # masked cells are transparent: the hatching shows through
-    cmap = colormaps["viridis"].with_extremes(bad=(0, 0, 0, 0))
-    top = max(float(w.max()) for _, w in maps)
-    rows_at = [result.query] if result.query is not None else list(range(n))
+    width = cols * (side + 1.0) + 1.6
+    fig = figure_cls(figsize=(width, grid_rows * (height + 1.1) + 1.4), layout="constrained")
+    axes = fig.subplots(grid_rows, cols, squeeze=False, sharex=True, sharey=True)
+    cmap = colormaps[style.cmap].with_extremes(bad=(0, 0, 0, 0))  # hatching shows through
+    shown = [np.where(m, np.nan, w) for (_, w), m in zip(maps, hidden, strict=True)]
+    finite = np.concatenate([w[np.isfinite(w)] for w in shown] or [np.zeros(1)])
+    is_weights = style.step in ("weights", "weights_before_dropout")
+    vmin = 0.0 if is_weights else float(finite.min(initial=0.0))
+    vmax = style.vmax if style.vmax is not None else float(finite.max(initial=1.0))
+    k = math.ceil(n / MAX_LABELS)  # label every k-th token beyond MAX_LABELS
     image = None
-    for ax, (name, w) in zip(axes, maps, strict=True):
-        mask = np.zeros(w.shape, bool)
-        if result.config.causal:
-            mask = np.arange(n)[None, :] > np.asarray(rows_at)[:, None]
+    for index, ax in enumerate(axes.flat):
+        if index >= len(maps):
+            ax.set_axis_off()
+            continue
+        name, w = maps[index]
+        mask = hidden[index]
         ax.add_patch(rectangle((-0.5, -0.5), n, len(rows_at), hatch="///", fill=False,
                                edgecolor="0.75", linewidth=0, zorder=0))  # fmt: skip
-        image = ax.imshow(np.ma.masked_array(w, mask), cmap=cmap, vmin=0, vmax=top,
-                          interpolation="nearest", zorder=1)  # fmt: skip
-        # every token up to MAX_LABELS; beyond, every k-th, so labels never overlap
-        k = math.ceil(n / MAX_LABELS)
+        image = ax.imshow(np.ma.masked_array(w, mask | ~np.isfinite(w)), cmap=cmap, vmin=vmin,
+                          vmax=vmax, interpolation="nearest", zorder=1, aspect="auto")  # fmt: skip
         ax.set_xticks(range(0, n, k), tokens[::k], rotation=90, fontsize=font)
-        rows = range(0, len(rows_at), k)
-        ax.set_yticks(rows, [tokens[rows_at[r]] for r in rows], fontsize=font)
-        ax.set_xlabel("key")
-        ax.set_ylabel("query")
+        ax.set_yticks(range(0, len(rows_at), k), [tokens[i] for i in rows_at[::k]],
+                      fontsize=font)  # fmt: skip
+        ax.tick_params(labelbottom=index // cols == grid_rows - 1 or index + cols >= len(maps),
+                       labelleft=index % cols == 0)  # fmt: skip
+        if index % cols == 0:
+            ax.set_ylabel("query")
+        if index // cols == grid_rows - 1 or index + cols >= len(maps):
+            ax.set_xlabel("key")
         ax.set_title(name, fontsize=10)
-        if n <= ANNOTATE_MAX:
+        if style.query is not None and style.query in rows_at:
+            r = rows_at.index(style.query)
+            ax.add_patch(rectangle((-0.5, r - 0.5), n, 1, fill=False, edgecolor="red",
+                                   linewidth=1.5, zorder=3))  # fmt: skip
+        if style.values and n <= ANNOTATE_MAX and side / n >= 0.3:
             for (r, j), value in np.ndenumerate(w):
-                if not mask[r, j]:
-                    shade = "black" if value > 0.6 * top else "white"
-                    ax.text(j, r, f"{value:.2f}", ha="center", va="center", color=shade,
-                            fontsize=font - 1)  # fmt: skip
-    fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
-    if title:  # wrapped to the figure's width (about 11 characters an inch at 10 pt)
-        fig.suptitle(textwrap.fill(visible(title), max(30, int(width * 11))), fontsize=10)
+                if not mask[r, j] and np.isfinite(value):
+                    bright = (value - vmin) > 0.6 * (vmax - vmin)
+                    ax.text(j, r, f"{value:.2f}", ha="center", va="center", fontsize=font - 1,
+                            color="black" if bright else "white")  # fmt: skip
+    what = "attention weight" if is_weights else style.step.replace("_", " ")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=what)
+    chars = int(width * 9)  # characters a line holds at 12 pt
+    heading = style.title if style.title is not None else title
+    if heading:
+        fig.suptitle(shorten(visible(heading), chars), fontsize=12)
+    subtitle = "\n".join(_phrases(summary_phrases(result, style.step), int(width * 13)))
+    fig.supxlabel(subtitle, fontsize=8, color="0.3")
+    return fig
+
+
+def _hidden(result: AttentionResult, step: str, count: int) -> list[np.ndarray]:
+    """Masked cells per map: what the mask hid, for the steps after it."""
+    masked = result.steps.get("masked_scores")
+    shape = result.steps[step].shape[-2:]
+    if masked is None or step in ("scores", "scaled_scores"):
+        return [np.zeros(shape, bool)] * count
+    hidden = np.isneginf(masked)
+    return list(hidden) if hidden.ndim == 3 else [hidden]
+
+
+def summary_phrases(result: AttentionResult, step: str) -> list[str]:
+    from attncli.render.tables import summary_parts
+
+    return [step, *summary_parts(result)]
+
+
+def _phrases(parts: list[str], width: int) -> list[str]:
+    """``parts`` joined by " · " into lines of at most ``width`` characters, never splitting one."""
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 3 + len(part) > width:
+            lines.append(part)
+        else:
+            lines[-1] += " · " + part
+    return lines
+
+
+def grid_figure(
+    maps: list[tuple[int, int, np.ndarray]], tokens: list[str], causal: bool, title: str = "",
+    cmap: str = "viridis",
+):  # fmt: skip
+    """The layers × heads grid of a model (bertviz's model view): one small panel per
+    (layer, head), labelled; one shared colour bar from 0 to 1; masked cells left blank."""
+    figure_cls, colormaps, _ = _matplotlib()
+    layers = sorted({layer for layer, _, _ in maps})
+    heads = sorted({head for _, head, _ in maps})
+    side = max(0.9, min(2.2, MAX_WIDTH / len(heads)))
+    fig = figure_cls(figsize=(len(heads) * side + 1.6, len(layers) * side + 1.2),
+                     layout="constrained")  # fmt: skip
+    axes = fig.subplots(len(layers), len(heads), squeeze=False)
+    cmap = colormaps[cmap].with_extremes(bad=(0, 0, 0, 0))
+    n = len(tokens)
+    mask = np.triu(np.ones((n, n), bool), 1) if causal else np.zeros((n, n), bool)
+    image = None
+    for layer, head, w in maps:
+        ax = axes[layers.index(layer), heads.index(head)]
+        image = ax.imshow(np.ma.masked_array(w, mask), cmap=cmap, vmin=0, vmax=1,
+                          interpolation="nearest")  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"L{layer} H{head}", fontsize=7, pad=2)
+    for r, layer in enumerate(layers):
+        axes[r, 0].set_ylabel(f"layer {layer}", fontsize=8)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="attention weight")
+    if title:
+        fig.suptitle(shorten(visible(title), int(axes.shape[1] * side * 9)), fontsize=11)
     return fig
 
 
@@ -139,13 +246,15 @@ def vectors_figure(results: list[tuple[str, AttentionResult]], title: str = ""):
     return fig
 
 
-def save_figure(fig, path: Path) -> None:
-    """Write ``fig`` as PNG, SVG or PDF (by suffix), atomically."""
+def save_figure(fig, path: Path, dpi: int = 150) -> None:
+    """Write ``fig`` as PNG, SVG or PDF (by suffix), atomically; SVG keeps text as text."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise OutputError(f"{path}: plots are written as {', '.join(FORMATS)}")
+    if not 10 <= dpi <= 1200:
+        raise ConfigError(f"--dpi must be between 10 and 1200, got {dpi}")
     buf = io.BytesIO()
     with warnings.catch_warnings():  # e.g. "Glyph … missing from font": the label still draws
         warnings.simplefilter("ignore")
-        fig.savefig(buf, format=fmt, dpi=150)
+        fig.savefig(buf, format=fmt, dpi=dpi)
     write_atomic(path, buf.getvalue())
