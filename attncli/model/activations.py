@@ -38,7 +38,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     a = np.abs(x)
     table = _table()
-    index = np.minimum((a / WIDTH).astype(np.intp), len(table) - 1)
+    index = np.fmin(a / WIDTH, len(table) - 1).astype(np.intp)  # inf and NaN: the last
     t = a - (index + 0.5) * WIDTH
     out = np.take(table[:, 0], index)
     for k in range(1, DEGREE + 1):
