@@ -12,7 +12,8 @@ def test_erf_matches_math_erf_on_a_dense_grid():
     x = np.linspace(-12, 12, 480_001)
     reference = np.fromiter((math.erf(v) for v in x), float, len(x))
     assert np.abs(erf(x) - reference).max() < 1e-13
-    assert erf(np.array([0.0, -0.0, np.inf, -np.inf])).tolist() == [0.0, -0.0, 1.0, -1.0]
+    assert erf(np.array([np.inf, -np.inf, 6.0, -7.5])).tolist() == [1.0, -1.0, 1.0, -1.0]
+    assert np.isnan(erf(np.array([np.nan]))).all()
 
 
 def test_gelu_variants_match_torch():
