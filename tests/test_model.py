@@ -76,8 +76,10 @@ def gpt2_dir(tmp_path_factory):
     return folder
 
 
-def _reference(folder, ids):
-    model = transformers.AutoModel.from_pretrained(folder, attn_implementation="eager").eval()
+def _reference(folder, ids, **load):
+    model = transformers.AutoModel.from_pretrained(
+        folder, attn_implementation="eager", **load
+    ).eval()
     with torch.no_grad():
         out = model(torch.tensor(ids)[None], output_attentions=True, output_hidden_states=True)
     return [h[0].numpy() for h in out.hidden_states], [a[0].numpy() for a in out.attentions]
@@ -239,3 +241,45 @@ def test_model_reads_the_sentence_from_stdin(run, bert_dir):
     direct = run("model", "the cat sat", "--model-dir", bert_dir, "--format", "json")
     assert piped.exit_code == 0, piped.stderr
     assert json.loads(piped.stdout)["steps"] == json.loads(direct.stdout)["steps"]
+
+
+def _gpt2_folder(folder, dtype=None, **options):
+    torch.manual_seed(1)
+    config = transformers.GPT2Config(
+        vocab_size=32, n_embd=16, n_layer=2, n_head=4, n_positions=40,
+        attn_implementation="eager", **options,
+    )  # fmt: skip
+    model = transformers.GPT2Model(config).eval()
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(folder, safe_serialization=True)
+    _tokenizer(folder, specials=False)
+    return folder
+
+
+def test_gpt2_without_score_scaling_matches_transformers(tmp_path, run):
+    folder = _gpt2_folder(tmp_path / "noscale", scale_attn_weights=False)
+    model = load_model(folder)
+    enc = model.encode("the cat sat on the mat")
+    hidden, attentions = _reference(folder, enc.ids)
+    stack = model.forward(enc.ids, enc.tokens)
+    for i, (h, result) in enumerate(stack):
+        np.testing.assert_allclose(h, hidden[i], **TOL)
+        np.testing.assert_allclose(result.weights, attentions[i], **TOL)
+    doc = json.loads(run("model", "the cat sat", "--model-dir", folder, "--head", "0",
+                         "-f", "json").stdout)  # fmt: skip
+    assert doc["params"]["scale"] is False
+    assert "no scaling" in run("model", "the cat", "--model-dir", folder, "--head", "0").stdout
+
+
+def test_float16_folders_compute_in_float32_like_transformers(tmp_path):
+    folder = _gpt2_folder(tmp_path / "half", dtype=torch.float16)
+    model = load_model(folder)
+    enc = model.encode("the cat sat on the mat because it was warm")
+    # transformers computing in float32 from the float16 weights
+    hidden, attentions = _reference(folder, enc.ids, dtype=torch.float32)
+    stack = model.forward(enc.ids, enc.tokens)
+    for i, (h, result) in enumerate(stack):
+        assert h.dtype == np.float32
+        np.testing.assert_allclose(h, hidden[i], atol=1e-6, rtol=1e-5)
+        np.testing.assert_allclose(result.weights, attentions[i], atol=1e-6, rtol=1e-5)

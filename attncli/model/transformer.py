@@ -63,6 +63,8 @@ class TransformerModel:
         self.hidden = number(int, "hidden_size", "n_embd")
         self.max_tokens = number(int, "max_position_embeddings", "n_positions")
         self.eps = number(float, "layer_norm_eps", "layer_norm_epsilon", default=1e-5)
+        # GPT-2's scale_attn_weights: false leaves the scores undivided (BERT always scales)
+        self.scale = self.arch != "gpt2" or config.get("scale_attn_weights", True) is not False
         self.t = _Tensors(
             _strip_prefix(tensors, "bert." if self.arch == "bert" else "transformer."),
             folder / "model.safetensors",
@@ -163,7 +165,7 @@ class TransformerModel:
         """Layer ``layer``'s multi-head attention of the (LayerNorm'd, for GPT-2) inputs ``x``."""
         return compute(
             x, tokens, mode="multi-head", heads=self.n_heads, causal=self.causal, qkv_bias=True,
-            parameters=self.attention_parameters(layer), **run,
+            scale=self.scale, parameters=self.attention_parameters(layer), **run,
         )  # fmt: skip
 
     def head(self, attn_in: np.ndarray, tokens: tuple[str, ...], layer: int, head: int,
@@ -177,7 +179,7 @@ class TransformerModel:
         cols = slice(head * d, (head + 1) * d)
         q, k, v = (Projection(r.weight[:, cols], r.bias[cols]) for r in (p.query, p.key, p.value))
         return compute(
-            attn_in, tokens, mode="linear", causal=self.causal, qkv_bias=True,
+            attn_in, tokens, mode="linear", causal=self.causal, qkv_bias=True, scale=self.scale,
             parameters=Parameters(q, k, v), **run,
         )  # fmt: skip
 
@@ -274,7 +276,12 @@ class _Tensors(dict):
     """The model's tensors; a missing one is an InputError naming the file and the key."""
 
     def __init__(self, tensors: dict[str, np.ndarray], path: Path) -> None:
-        super().__init__(tensors)
+        # float16/bfloat16 checkpoints compute in float32 from the first addition, as
+        # transformers does when it loads them into a float32 model
+        super().__init__(
+            {k: v.astype(np.float32) if v.dtype.kind == "f" and v.itemsize < 4 else v
+             for k, v in tensors.items()}
+        )  # fmt: skip
         self.path = path
 
     def __missing__(self, key: str) -> np.ndarray:
