@@ -37,6 +37,7 @@ from attncli.cli.app import (
     Weights,
     WeightsPrefix,
     app,
+    command_line,
     errors_to_exit,
     opt,
 )
@@ -49,6 +50,7 @@ from attncli.cli.output import (
     split_show,
     table_text,
     text_sink,
+    write_page,
     write_text,
 )
 from attncli.cli.run import Runner, load_input, narrow
@@ -97,7 +99,7 @@ def compute(
         opt(
             "Output",
             "table: rich tables; json: every step; jsonl: a JSON line per input; "
-            "csv/npy: one step; npz: all.",
+            "csv/npy: one step; npz: all; html: one self-contained page (head and matrix views).",
             "--format",
             "-f",
         ),
@@ -137,6 +139,7 @@ def compute(
         bool, opt("Input", "With --batch: stop at the first bad record.", "--fail-fast")
     ] = False,
     debug: Debug = False,
+    ctx: typer.Context = None,
 ) -> None:
     """Compute self-attention on embeddings and show every intermediate matrix."""
     with errors_to_exit(debug):
@@ -168,7 +171,7 @@ def compute(
         result = narrow(runner.run(load_input(inputs[0], input_format)), query)
         if save_weights is not None:
             save_weights_of(result, save_weights, sources)
-        emit(result, fmt, show, precision, full, output, sources, views)
+        emit(result, fmt, show, precision, full, output, sources, views, command_line(ctx))
 
 
 def _run_many(
@@ -272,7 +275,8 @@ def explain(
         ExplainFormat,
         opt(
             "Output",
-            "terminal: panels; markdown: a document; json: the trace as data.",
+            "terminal: panels; markdown: a document; json: the trace as data; "
+            "html: a self-contained page with formulas and the run's head and matrix views.",
             "--format",
             "-f",
         ),
@@ -281,6 +285,7 @@ def explain(
     output: Output = None,
     input_format: InputFormatOpt = None,
     debug: Debug = False,
+    ctx: typer.Context = None,
 ) -> None:
     """Trace one query step by step: each formula, why it exists, the arithmetic on your numbers."""
     with errors_to_exit(debug):
@@ -301,6 +306,11 @@ def explain(
             from attncli.render.explain import print_trace
 
             print_or_write(lambda file: print_trace(trace, precision, file), output)
+            return
+        if fmt is ExplainFormat.html:
+            from attncli.render.html import explain_page
+
+            write_page(explain_page(trace, result, command_line(ctx), precision), output)
             return
         if fmt is ExplainFormat.markdown:
             from attncli.render.explain import trace_markdown

@@ -19,10 +19,18 @@ from attncli.cli.app import (
     Output,
     Precision,
     app,
+    command_line,
     errors_to_exit,
     opt,
 )
-from attncli.cli.output import check_not_input, emit, print_or_write, split_show, write_bytes
+from attncli.cli.output import (
+    check_not_input,
+    emit,
+    print_or_write,
+    split_show,
+    write_bytes,
+    write_page,
+)
 from attncli.cli.run import narrow
 from attncli.errors import ConfigError
 
@@ -92,7 +100,14 @@ def model_command(
         str | None, opt("Output", "A token or a 0-based index.", show_default=False)
     ] = None,
     fmt: Annotated[
-        Format, opt("Output", "table, json, csv, npy or npz.", "--format", "-f")
+        Format,
+        opt(
+            "Output",
+            "table, json, csv, npy, npz or html (a page; with --layer all --head all the "
+            "layers × heads grid).",
+            "--format",
+            "-f",
+        ),
     ] = Format.table,
     show: Annotated[
         str | None, opt("Output", "Steps or views to show (see attn compute).", show_default=False)
@@ -103,6 +118,7 @@ def model_command(
     engine: EngineOpt = Engine.auto,
     device: Device = "auto",
     debug: Debug = False,
+    ctx: typer.Context = None,
 ) -> None:
     """Attention of a real pretrained transformer (BERT or GPT-2 family) on a sentence, offline."""
     with errors_to_exit(debug):
@@ -126,7 +142,10 @@ def model_command(
             _emit_embeddings(enc.tokens, stack[layers[-1]][0], fmt, precision, output)
             return
         if layer == "all" or head == "all":
-            _emit_summary(model, stack, layers, enc.tokens, query, fmt, output)
+            heads = list(range(model.n_heads))
+            _emit_summary(
+                model, stack, layers, heads, enc.tokens, query, fmt, output, command_line(ctx)
+            )
             return
         result = stack[layers[0]][1]
         if head is not None:
@@ -151,10 +170,19 @@ def model_command(
 
             index = 0 if query is None else find_query(result.tokens, query)
             trace = build_trace(result, index, precision)
+            if fmt is Format.html:
+                from attncli.render.html import explain_page
+
+                page = explain_page(trace, result, command_line(ctx), precision, layers[0])
+                write_page(page, output)
+                return
             print_or_write(lambda file: print_trace(trace, precision, file), output)
             return
         show, views = split_show(show, fmt)
-        emit(narrow(result, query), fmt, show, precision, full, output, [model_dir], views)
+        emit(
+            narrow(result, query), fmt, show, precision, full, output, [model_dir], views,
+            command_line(ctx), layers[0],
+        )  # fmt: skip
 
 
 def _index(value: str, option: str) -> int:
@@ -184,9 +212,11 @@ def _emit_embeddings(tokens, hidden, fmt: Format, precision: int, output: Path |
     write_bytes(data, output, binary=fmt is Format.npy)
 
 
-def _emit_summary(model, stack, layers, tokens, query, fmt: Format, output: Path | None) -> None:
+def _emit_summary(
+    model, stack, layers, heads, tokens, query, fmt: Format, output: Path | None, command: str
+) -> None:
     """Per layer and head: mean entropy over queries, the most attended token, and the query's
-    favourite when --query is given."""
+    favourite when --query is given. As html: the layers × heads grid of the weights."""
     from attncli.core.result import find_query
     from attncli.core.stats import row_stats
 
@@ -194,7 +224,8 @@ def _emit_summary(model, stack, layers, tokens, query, fmt: Format, output: Path
     rows = []
     for i in layers:
         weights = stack[i][1].weights
-        for h, w in enumerate(weights):
+        for h in heads:
+            w = weights[h]
             visible = [j + 1 if model.causal else len(tokens) for j in range(len(tokens))]
             stats = [row_stats(w[r], 1, visible[r]) for r in range(len(tokens))]
             row = {
@@ -206,14 +237,27 @@ def _emit_summary(model, stack, layers, tokens, query, fmt: Format, output: Path
                 row["query_top"] = tokens[stats[q].top[0]]
                 row["query_top_weight"] = stats[q].top_weights[0]
             rows.append(row)
-    if fmt in (Format.json, Format.jsonl):
-        import json
+    import json
 
-        text = json.dumps({"tokens": list(tokens), "heads": rows}) + "\n"
+    text = json.dumps({"tokens": list(tokens), "heads": rows}) + "\n"
+    if fmt in (Format.json, Format.jsonl):
         write_bytes(text.encode(), output, binary=False)
         return
+    if fmt is Format.html:
+        from attncli.render.html import model_page
+
+        weights = np.stack([stack[i][1].weights[heads] for i in layers])
+        folder = model.folder
+        source = folder.parent.name if folder.name == "model" else folder.name
+        header = (
+            f"attncli · model {source} ({model.arch}) · {len(tokens)} tokens · "
+            f"{len(layers)} layers × {len(heads)} heads" + (" · causal" if model.causal else "")
+        )
+        page = model_page(text, weights, list(layers), heads, model.causal, header, command)
+        write_page(page, output)
+        return
     if fmt is not Format.table:
-        raise ConfigError("--layer all / --head all write a table or json")
+        raise ConfigError("--layer all / --head all write a table, json or html")
     from attncli.render.heatmap import summary_table
 
     print_or_write(lambda file: summary_table(rows, query is not None, file), output)

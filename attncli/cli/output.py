@@ -59,6 +59,16 @@ def write_bytes(data: bytes, output: Path | None, binary: bool) -> None:
         sys.stdout.flush()
 
 
+def write_page(page: str, output: Path | None) -> None:
+    """An HTML page into ``output`` (atomically), or to stdout when that is not a terminal."""
+    if output is None and sys.stdout.isatty():
+        raise OutputError(
+            "--format html writes a whole page; refusing to print it to a terminal "
+            "(use -o FILE.html, or redirect: > page.html)"
+        )
+    write_text(page, output)
+
+
 def check_precision(precision: int) -> None:
     if not 0 <= precision <= 16:
         raise ConfigError(f"--precision must be between 0 and 16, got {precision}")
@@ -108,7 +118,8 @@ def split_show(show: str | None, fmt: Format) -> tuple[str | None, list[str]]:
 
 def emit(
     result: AttentionResult, fmt: Format, show: str | None, precision: int, full: bool,
-    output: Path | None, inputs: list, views: Sequence[str] = (),
+    output: Path | None, inputs: list, views: Sequence[str] = (), command: str = "",
+    layer: int = 0,
 ) -> None:  # fmt: skip
     from attncli.io import writers
     from attncli.io.atomic import write_atomic
@@ -130,6 +141,11 @@ def emit(
     steps = result.select_steps(
         show, ("context",) if fmt in (Format.csv, Format.npy) else ALL_STEPS
     )
+    if fmt is Format.html:
+        from attncli.render.html import compute_page
+
+        write_page(compute_page(result, steps, command, precision, layer), output)
+        return
     if fmt is Format.json:
         data = writers.to_json(result, steps).encode()
     elif fmt is Format.csv:
