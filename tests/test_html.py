@@ -266,7 +266,7 @@ def test_compute_page_panels_labels_and_masks(run, tmp_path, browser):
     assert set(lines) == {(h, k) for h in (0, 1) for k in range(4)}
     for (h, k), opacity in lines.items():
         assert opacity == pytest.approx(data["steps"]["weights"][h][3][k], abs=5e-5)
-    screenshot(page, "head_view", tmp_path)
+    screenshot(page, "head_view_causal", tmp_path)
     page.close()
 
 
@@ -356,6 +356,7 @@ def test_model_view_grid_opens_a_head(run, tmp_path, browser, gpt2_dir):
     assert page.p.locator("#view-head").is_visible()
     svg = page.p.locator("#head-svg")
     assert (svg.get_attribute("data-layer"), svg.get_attribute("data-head")) == ("1", "2")
+    assert page.p.locator("#head-caption").text_content() == "layer 1, head 2"
     page.p.hover("#head-svg text[data-side=query][data-token-index='4']")
     lines = page.line_opacities()
     assert set(lines) == {(2, k) for k in range(5)}  # causal: keys 0-4 only
@@ -379,4 +380,9 @@ def test_packaged_model_view_screenshot(run, tmp_path, browser):
     page = Page(browser, path, width=1400)
     assert page.count("#view-model .panel[data-layer][data-head]") == 72
     screenshot(page, "model_view", tmp_path)
+    page.p.click("#view-model .panel[data-layer='5'][data-head='11']")
+    page.p.hover("#head-svg text[data-side=query][data-token-index='8']")  # "it"
+    lines = page.line_opacities()
+    assert max(lines, key=lines.get) == (11, 2)  # "cat", as the README says
+    screenshot(page, "head_view", tmp_path)
     page.close()

@@ -235,6 +235,10 @@
       });
       drawing.dataset.query = selected;
     }
+    if (page.kind === "model") {
+      section.appendChild(el("h3", { id: "head-caption" },
+        `layer ${view.layer}, head ${view.heads[0]}`));
+    }
     section.append(
       el("p", { class: "help" }, "Click or hover a token on the left: lines go to every key, " +
         "as opaque as its weight. Tick several heads to compare them; masked keys are struck " +
