@@ -206,9 +206,9 @@ class Page:
     def count(self, selector: str) -> int:
         return self.p.locator(selector).count()
 
-    def hover_cell(self, panel: str, row: int, col: int) -> list[str]:
+    def hover_cell(self, panel: str, row: int, col: int, nth: int = 0) -> list[str]:
         """Hover cell (row, col) of the panel's heatmap; the tooltip's lines."""
-        canvas = self.p.locator(f"{panel} canvas").first
+        canvas = self.p.locator(f"{panel} canvas").nth(nth)
         canvas.scroll_into_view_if_needed()
         box = canvas.bounding_box()
         rows, cols, width, height, border = canvas.evaluate(
@@ -323,6 +323,13 @@ def test_hostile_tokens_are_shown_as_text_and_run_nothing(run, tmp_path, browser
     assert rows == list(EVIL)
     assert page.count("img") == 0 and page.p.evaluate("document.scripts.length") == 2
     page.close()  # asserts no dialog opened and no error
+    path = make_page(run, tmp_path, "explain", evil_csv(tmp_path), "--query", "0", name="e.html")
+    page = Page(browser, path)
+    assert page.p.locator("#view-explain h2").text_content() == f"Query “{EVIL[0]}” (token 0)"
+    arithmetic = page.p.locator("#view-explain pre").all_text_contents()
+    assert any(f"ω({EVIL[0]}, {EVIL[1]}) = " in text for text in arithmetic)
+    assert page.count("img") == 0 and page.p.evaluate("document.scripts.length") == 2
+    page.close()
 
 
 def test_explain_page_typesets_each_formula_and_links_to_its_cells(run, tmp_path, browser):
@@ -335,6 +342,7 @@ def test_explain_page_typesets_each_formula_and_links_to_its_cells(run, tmp_path
     assert page.count("#view-explain section.trace math") == len(sections)
     heads = page.p.locator("#view-explain section.trace[data-key=weights]")
     assert heads.count() == 2
+    heads.nth(0).evaluate("section => section.scrollIntoView()")
     screenshot(page, "explain", tmp_path)
     heads.nth(1).locator("button.cells").click()
     assert page.p.locator("#view-matrix").is_visible()
@@ -385,4 +393,43 @@ def test_packaged_model_view_screenshot(run, tmp_path, browser):
     lines = page.line_opacities()
     assert max(lines, key=lines.get) == (11, 2)  # "cat", as the README says
     screenshot(page, "head_view", tmp_path)
+    page.close()
+
+
+VARIANTS = [
+    ("compute", "sample:journey"),
+    ("compute", "sample:journey", "--mode", "trainable", "--d-out", "2", "--query", "2"),
+    ("compute", "sample:cat", "--mode", "linear", "--causal", "--dropout", "0.5", "--qkv-bias"),
+    ("compute", "sample:cat", "--mode", "multi-head", "--heads", "4", "--no-scale",
+     "--show", "weights,context"),
+    ("compute", "sample:cat", "--show", "context"),
+    ("explain", "sample:cat", "--mode", "multi-head", "--heads", "2", "--dropout", "0.3",
+     "--query", "it"),
+    ("explain", "sample:journey", "--causal"),
+    ("model", SENTENCE, "--layer", "1", "--head", "2"),
+    ("model", SENTENCE, "--layer", "1", "--query", "it"),
+    ("model", SENTENCE, "--layer", "0", "--head", "1", "--explain", "--query", "it"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", VARIANTS, ids=lambda a: " ".join(a[:4]))
+def test_every_variant_draws_and_hovers_without_errors(run, tmp_path, browser, gpt2_dir, args):
+    if args[0] == "model":
+        args = (*args, "--model-dir", gpt2_dir)
+    path = make_page(run, tmp_path, *args)
+    doc = page_data(path.read_text())
+    run_doc = doc["html"].get("run", doc)
+    page = Page(browser, path)
+    page.view("matrix")
+    panels = page.p.locator("#view-matrix .panel")
+    expected = sum(len(a) if isinstance(a[0][0], list) else 1 for a in run_doc["steps"].values())
+    assert panels.count() == expected
+    for i in range(panels.count()):
+        step = panels.nth(i).get_attribute("data-step")
+        rows, cols = panels.nth(i).locator("canvas").evaluate("c => [c.height, c.width]")
+        tip = page.hover_cell("#view-matrix .panel", rows - 1, cols - 1, nth=i)
+        assert tip[0].startswith(step) and tip[1].startswith("value: ")
+    page.view("head")
+    lines = page.count("#head-svg line")
+    assert lines > 0 if "weights" in run_doc["steps"] else page.count("#head-svg") == 0
     page.close()

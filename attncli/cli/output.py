@@ -59,12 +59,21 @@ def write_bytes(data: bytes, output: Path | None, binary: bool) -> None:
         sys.stdout.flush()
 
 
+# A page larger than this gets a note: browsers slow down, and --show can keep fewer steps.
+BIG_PAGE = 20_000_000
+
+
 def write_page(page: str, output: Path | None) -> None:
     """An HTML page into ``output`` (atomically), or to stdout when that is not a terminal."""
     if output is None and sys.stdout.isatty():
         raise OutputError(
             "--format html writes a whole page; refusing to print it to a terminal "
             "(use -o FILE.html, or redirect: > page.html)"
+        )
+    if len(page) > BIG_PAGE:
+        sys.stderr.write(
+            f"attn: note: the page is {len(page) / 1e6:.0f} MB and may open slowly; "
+            "--show weights (or fewer steps) keeps it smaller\n"
         )
     write_text(page, output)
 

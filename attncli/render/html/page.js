@@ -100,14 +100,25 @@
   // beyond the diagonal of a causal model.
   function masked(view, slot, q, k) {
     if (view.causal && k > q) return true;
+    view.maskCache = view.maskCache || {};
+    if (!view.maskCache[slot]) view.maskCache[slot] = maskRows(view, slot);
+    const row = view.maskCache[slot][q];
+    return row !== undefined && row[k] === 1;
+  }
+  // Per query token (only those the run kept), 1 where any key-column step holds null.
+  function maskRows(view, slot) {
+    const n = view.tokens.length, rows = {};
     for (const name of Object.keys(view.steps)) {
       if (info(view, name).columns !== "keys") continue;
       const a = view.steps[name];
       const m = perHead(a) ? a[slot] : a;
-      const r = rowOfToken(view, name, q);
-      if (r >= 0 && m[r] && m[r][k] === null) return true;
+      m.forEach((values, r) => {
+        const q = tokenOfRow(view, name, r);
+        const row = rows[q] || (rows[q] = new Uint8Array(n));
+        values.forEach((v, k) => { if (v === null) row[k] = 1; });
+      });
     }
-    return false;
+    return rows;
   }
 
   // ---- header, tabs, legend ---------------------------------------------------------------
@@ -315,7 +326,8 @@
       } else {
         out.push(...softmaxLines(view, name, slot, i, c, rowOf));
       }
-    } else if ((name === "context" && !multi) || name === "head_context") {
+    } else if (((name === "context" && !multi) || name === "head_context") && steps.weights &&
+        steps.values) {
       const h = multi ? Math.floor(c / hd) : 0;
       const wRow = (perHead(steps.weights) ? steps.weights[h] : steps.weights)[
         rowOfToken(view, "weights", i)];
