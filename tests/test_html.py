@@ -433,3 +433,21 @@ def test_every_variant_draws_and_hovers_without_errors(run, tmp_path, browser, g
     lines = page.count("#head-svg line")
     assert lines > 0 if "weights" in run_doc["steps"] else page.count("#head-svg") == 0
     page.close()
+
+
+def test_long_inputs_label_every_kth_token(run, tmp_path, browser):
+    rng = np.random.default_rng(0)
+    emb = {"tokens": [f"w{i}" for i in range(300)], "embeddings": rng.random((300, 4)).tolist()}
+    (tmp_path / "long.json").write_text(json.dumps(emb))
+    page = Page(browser, make_page(run, tmp_path, "compute", "long.json", "--causal"))
+    page.view("matrix")
+    panel = page.p.locator(".panel[data-step=weights]")
+    size = panel.locator("canvas").evaluate("c => c.clientWidth / c.width")
+    for axis in ("row", "col"):
+        labels = panel.locator(f".{axis}-labels [data-token-index]")
+        index = [int(i) for i in labels.evaluate_all("ls => ls.map(l => l.dataset.tokenIndex)")]
+        every = index[1]
+        assert every >= 2 and every * size >= 11 and (every - 1) * size < 11
+        assert index == list(range(0, 300, every))
+        assert labels.all_text_contents() == [f"w{i}" for i in index]
+    page.close()

@@ -368,8 +368,7 @@
     const m = perHead(a) ? a[slot] : a;
     const kind = info(view, name);
     const rows = m.length, cols = m[0].length;
-    const cs = Math.max(1, Math.min(28, Math.floor(640 / Math.max(rows, cols))));
-    const labelled = cs >= 11;
+    const cs = Math.max(1, Math.min(28, Math.floor(640 / cols), Math.floor(1400 / rows)));
     const attrs = { class: "panel", "data-step": name };
     if (kind.columns === "keys") {
       attrs["data-layer"] = view.layer;
@@ -389,17 +388,20 @@
     const corner = el("div", { class: "corner" });
     const colLabels = el("div", { class: "col-labels" });
     const rowLabels = el("div", { class: "row-labels" });
-    if (labelled) {
-      for (let c = 0; c < cols; c++) {
-        const attrs2 = { class: "lbl col", style: `width:${cs}px` };
-        if (kind.columns === "keys") attrs2["data-token-index"] = c;
-        colLabels.appendChild(el("div", attrs2, kind.columns === "keys" ? view.tokens[c] : `d${c}`));
-      }
-      for (let r = 0; r < rows; r++) {
-        const i = kind.rows === "queries" ? tokenOfRow(view, name, r) : r;
-        rowLabels.appendChild(el("div", { class: "lbl row", style: `height:${cs}px`,
-          "data-token-index": i }, view.tokens[i]));
-      }
+    // Every label while a cell is tall enough for text, else every k-th (like attn plot).
+    const every = Math.ceil(11 / cs);
+    const sparse = every > 1 ? " sparse" : "";
+    for (let c = 0; c < cols; c += every) {
+      const span = Math.min(every, cols - c) * cs;
+      const attrs2 = { class: "lbl col" + sparse, style: `width:${span}px` };
+      if (kind.columns === "keys") attrs2["data-token-index"] = c;
+      colLabels.appendChild(el("div", attrs2, kind.columns === "keys" ? view.tokens[c] : `d${c}`));
+    }
+    for (let r = 0; r < rows; r += every) {
+      const span = Math.min(every, rows - r) * cs;
+      const i = kind.rows === "queries" ? tokenOfRow(view, name, r) : r;
+      rowLabels.appendChild(el("div", { class: "lbl row" + sparse, style: `height:${span}px`,
+        "data-token-index": i }, view.tokens[i]));
     }
     const wrap = el("div", { class: "heat-wrap" }, canvas);
     const mark = el("div", { class: "row-mark" });
