@@ -142,18 +142,14 @@ def model_command(
             _emit_embeddings(enc.tokens, stack[layers[-1]][0], fmt, precision, output)
             return
         if layer == "all" or head == "all":
-            heads = list(range(model.n_heads))
-            _emit_summary(
-                model, stack, layers, heads, enc.tokens, query, fmt, output, command_line(ctx)
-            )
+            _emit_summary(model, stack, layers, enc.tokens, query, fmt, output, command_line(ctx))
             return
         result = stack[layers[0]][1]
         if head is not None:
             attn_in = result.steps["inputs"]
             result = model.head(attn_in, enc.tokens, layers[0], _index(head, "--head"), **run)
-        folder = model.folder
-        source = folder.parent.name if folder.name == "model" else folder.name
-        label = f"{source} layer {layers[0]}" + (f" head {head}" if head is not None else "")
+        label = f"{_source(model)} layer {layers[0]}"
+        label += f" head {head}" if head is not None else ""
         result = replace(result, weights_source=label)
         if merge:
             from attncli.model.words import merge_words
@@ -185,6 +181,12 @@ def model_command(
         )  # fmt: skip
 
 
+def _source(model) -> str:
+    """The model's name: its folder's (or, for a packaged model/ folder, its package's)."""
+    folder = model.folder
+    return folder.parent.name if folder.name == "model" else folder.name
+
+
 def _index(value: str, option: str) -> int:
     try:
         return int(value)
@@ -213,7 +215,7 @@ def _emit_embeddings(tokens, hidden, fmt: Format, precision: int, output: Path |
 
 
 def _emit_summary(
-    model, stack, layers, heads, tokens, query, fmt: Format, output: Path | None, command: str
+    model, stack, layers, tokens, query, fmt: Format, output: Path | None, command: str
 ) -> None:
     """Per layer and head: mean entropy over queries, the most attended token, and the query's
     favourite when --query is given. As html: the layers × heads grid of the weights."""
@@ -224,8 +226,7 @@ def _emit_summary(
     rows = []
     for i in layers:
         weights = stack[i][1].weights
-        for h in heads:
-            w = weights[h]
+        for h, w in enumerate(weights):
             visible = [j + 1 if model.causal else len(tokens) for j in range(len(tokens))]
             stats = [row_stats(w[r], 1, visible[r]) for r in range(len(tokens))]
             row = {
@@ -246,13 +247,12 @@ def _emit_summary(
     if fmt is Format.html:
         from attncli.render.html import model_page
 
-        weights = np.stack([stack[i][1].weights[heads] for i in layers])
-        folder = model.folder
-        source = folder.parent.name if folder.name == "model" else folder.name
+        weights = np.stack([stack[i][1].weights for i in layers])
         header = (
-            f"attncli · model {source} ({model.arch}) · {len(tokens)} tokens · "
-            f"{len(layers)} layers × {len(heads)} heads" + (" · causal" if model.causal else "")
+            f"attncli · model {_source(model)} ({model.arch}) · {len(tokens)} tokens · "
+            f"{len(layers)} layers × {model.n_heads} heads" + (" · causal" if model.causal else "")
         )
+        heads = list(range(model.n_heads))
         page = model_page(text, weights, list(layers), heads, model.causal, header, command)
         write_page(page, output)
         return
