@@ -360,6 +360,9 @@ def test_model_view_grid_opens_a_head(run, tmp_path, browser, gpt2_dir):
     weights = unpack(page_data(path.read_text())["html"]["weights"])
     page = Page(browser, path)
     assert page.count("#view-model .panel[data-layer][data-head]") == 8
+    tip = page.hover_cell("#view-model .panel[data-layer='0'][data-head='3']", 6, 2)
+    words, value = SENTENCE.split(), f"{weights[0, 3, 6, 2]:.4f}".rstrip("0").rstrip(".")
+    assert tip == [f"layer 0, head 3  [{words[6]}, {words[2]}]", f"weight: {value}"]
     page.p.click("#view-model .panel[data-layer='1'][data-head='2']")
     assert page.p.locator("#view-head").is_visible()
     svg = page.p.locator("#head-svg")

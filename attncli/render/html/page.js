@@ -524,6 +524,14 @@
           "data-head": page.heads[h], title: `layer ${page.layers[l]} head ${page.heads[h]}` },
           canvas);
         cell.addEventListener("click", () => openHead(l, h));
+        canvas.addEventListener("mousemove", (e) => {
+          const r = Math.min(n - 1, Math.floor((e.offsetY * n) / canvas.clientHeight));
+          const c = Math.min(n - 1, Math.floor((e.offsetX * n) / canvas.clientWidth));
+          showTip(`layer ${page.layers[l]}, head ${page.heads[h]}  [${data.tokens[r]}, ` +
+            `${data.tokens[c]}]\nweight: ${num(ints[base + r * n + c] / top)}`, e.clientX,
+          e.clientY);
+        });
+        canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
         tr.appendChild(el("td", {}, cell));
       }
       table.appendChild(tr);
