@@ -249,6 +249,8 @@ def test_compute_page_panels_labels_and_masks(run, tmp_path, browser):
     path = make_page(run, tmp_path, "compute", *MH)
     data = page_data(path.read_text())
     page = Page(browser, path)
+    assert "exact numbers" in page.p.locator("#legend").text_content()
+    assert page.p.locator("#command").text_content() == data["html"]["command"]
     page.view("matrix")
     for step in ("scores", "scaled_scores", "masked_scores", "weights"):
         assert page.count(f"#view-matrix .panel[data-step={step}][data-layer='0']") == 2
@@ -360,6 +362,7 @@ def test_model_view_grid_opens_a_head(run, tmp_path, browser, gpt2_dir):
     weights = unpack(page_data(path.read_text())["html"]["weights"])
     page = Page(browser, path)
     assert page.count("#view-model .panel[data-layer][data-head]") == 8
+    assert "16-bit precision" in page.p.locator("#legend").text_content()
     tip = page.hover_cell("#view-model .panel[data-layer='0'][data-head='3']", 6, 2)
     words, value = SENTENCE.split(), f"{weights[0, 3, 6, 2]:.4f}".rstrip("0").rstrip(".")
     assert tip == [f"layer 0, head 3  [{words[6]}, {words[2]}]", f"weight: {value}"]

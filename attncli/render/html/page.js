@@ -151,13 +151,16 @@
       b.classList.toggle("active", b.dataset.view === key);
     }
   }
-  function legend(extra) {
-    const box = el("div", { class: "legend" },
+  function legend() {
+    const precisionNote = page.kind === "model"
+      ? `Weights are stored with ${page.weights.bits}-bit precision (steps of ` +
+        `${(1 / (2 ** page.weights.bits - 1)).toPrecision(2)}).`
+      : "Values are the run's exact numbers, as --format json writes them.";
+    return el("div", { class: "legend", id: "legend" },
       el("span", { class: "swatch seq" }), " weights 0 → 1   ",
       el("span", { class: "swatch div" }), " other steps: negative · 0 · positive (per panel)   ",
-      el("span", { class: "swatch masked" }), " masked (-∞, weight 0)");
-    if (extra) box.appendChild(el("div", {}, extra));
-    return box;
+      el("span", { class: "swatch masked" }), " masked (-∞, weight 0)   ",
+      el("span", { class: "precision" }, precisionNote));
   }
 
   // ---- tooltips ---------------------------------------------------------------------------
