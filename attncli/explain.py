@@ -19,7 +19,7 @@ from attncli.elide import elide
 from attncli.visible import label
 
 MAX_TERMS = 8  # a longer sum is written: first 3 + … + last 2
-TOKEN_MAX = 24  # tokens in the prose are cut to this (a megabyte token stays one short label)
+TOKEN_MAX = 40  # tokens in the prose are cut to this (a megabyte token stays one short label)
 MAX_KEYS = 12  # with more keys, per-key lines are written for the first 8 and last 3
 TOP_K = 3
 EXP_LIMIT_F32 = math.log(float(np.finfo(np.float32).max))  # ≈ 88.72: exp of more is inf

@@ -54,13 +54,13 @@ DType = _choices("DType", DTYPES)
 Engine = _choices("Engine", ENGINES)
 
 
-Format = _choices("Format", ("table", "json", "jsonl", "csv", "npy", "npz"))
+Format = _choices("Format", ("table", "json", "jsonl", "csv", "npy", "npz", "html"))
 
 
 ModelFormat = _choices("ModelFormat", (*(f.value for f in Format), "markdown"))
 
 
-ExplainFormat = _choices("ExplainFormat", ("terminal", "markdown", "json"))
+ExplainFormat = _choices("ExplainFormat", ("terminal", "markdown", "json", "html"))
 
 
 PlotKind = _choices("PlotKind", ("weights", "vectors"))
@@ -166,6 +166,31 @@ def fail(message: str, code: int) -> None:
     """Say the error and exit with ``code``."""
     say("error", message)
     sys.exit(code)
+
+
+def command_line(ctx: typer.Context | None) -> str:
+    """The command being run, rebuilt from the options given on the command line (for pages that
+    say what made them): ``attn compute sample:cat --causal --format html -o cat.html``."""
+    import shlex
+
+    if ctx is None:
+        return ""
+    words = ["attn", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[param.name]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        values = [getattr(v, "value", v) for v in values]
+        if param.param_type_name == "argument":
+            words += [str(v) for v in values]
+        elif getattr(param, "is_flag", False):
+            off = not values[0] and param.secondary_opts
+            words.append(param.secondary_opts[0] if off else param.opts[0])
+        else:
+            words += [w for v in values for w in (param.opts[0], str(v))]
+    return shlex.join(words)
 
 
 def _fail(message: str, code: int) -> None:

@@ -45,6 +45,7 @@ from attncli.cli.app import (
     Weights,
     WeightsPrefix,
     app,
+    command_line,
     errors_to_exit,
     opt,
     plot_style,
@@ -60,6 +61,7 @@ from attncli.cli.output import (
     split_show,
     table_text,
     text_sink,
+    write_page,
     write_trace,
 )
 from attncli.cli.run import Runner, load_input, narrow
@@ -109,7 +111,7 @@ def compute(
         opt(
             "Output",
             "table: rich tables; json: every step; jsonl: a JSON line per input; "
-            "csv/npy: one step; npz: all.",
+            "csv/npy: one step; npz: all; html: one self-contained page (head and matrix views).",
             "--format",
             "-f",
         ),
@@ -150,6 +152,7 @@ def compute(
         bool, opt("Input", "With --batch: stop at the first bad record.", "--fail-fast")
     ] = False,
     debug: Debug = False,
+    ctx: typer.Context = None,
 ) -> None:
     """Compute self-attention on embeddings and show every intermediate matrix."""
     with errors_to_exit(debug):
@@ -184,7 +187,8 @@ def compute(
         result = narrow(runner.run(load_input(inputs[0], input_format)), query)
         if save_weights is not None:
             save_weights_of(result, save_weights, sources)
-        emit(result, fmt, show, precision, full, output, sources, views, vmax)
+        emit(result, fmt, show, precision, full, output, sources, views, vmax,
+             command_line(ctx))  # fmt: skip
 
 
 def _run_many(
@@ -288,7 +292,8 @@ def explain(
         ExplainFormat,
         opt(
             "Output",
-            "terminal: panels; markdown: a document; json: the trace as data.",
+            "terminal: panels; markdown: a document; json: the trace as data; "
+            "html: a self-contained page with formulas and the run's head and matrix views.",
             "--format",
             "-f",
         ),
@@ -297,6 +302,7 @@ def explain(
     output: Output = None,
     input_format: InputFormatOpt = None,
     debug: Debug = False,
+    ctx: typer.Context = None,
 ) -> None:
     """Trace one query step by step: each formula, why it exists, the arithmetic on your numbers."""
     with errors_to_exit(debug):
@@ -313,6 +319,11 @@ def explain(
         trace = build_trace(result, index, precision)
         if output is not None:
             check_not_input(output, [input, weights])
+        if fmt is ExplainFormat.html:
+            from attncli.render.html import explain_page
+
+            write_page(explain_page(trace, result, command_line(ctx), precision), output)
+            return
         write_trace(trace, fmt.value, precision, output)
 
 

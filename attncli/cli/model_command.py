@@ -27,6 +27,7 @@ from attncli.cli.app import (
     StepOpt,
     Values,
     app,
+    command_line,
     errors_to_exit,
     opt,
     plot_style,
@@ -39,6 +40,7 @@ from attncli.cli.output import (
     print_or_write,
     split_show,
     write_bytes,
+    write_page,
     write_trace,
 )
 from attncli.cli.run import narrow
@@ -111,7 +113,13 @@ def model_command(
     ] = None,
     fmt: Annotated[
         ModelFormat,
-        opt("Output", "table, json, csv, npy, npz, or markdown (--explain).", "--format", "-f"),
+        opt(
+            "Output",
+            "table, json, csv, npy, npz, html (a page; with --layer all --head all the "
+            "layers × heads grid), or markdown (--explain).",
+            "--format",
+            "-f",
+        ),
     ] = ModelFormat.table,
     show: Annotated[
         str | None,
@@ -142,6 +150,7 @@ def model_command(
     engine: EngineOpt = Engine.auto,
     device: Device = "auto",
     debug: Debug = False,
+    ctx: typer.Context = None,
 ) -> None:
     """Attention of a real pretrained transformer (BERT or GPT-2 family) on a sentence, offline."""
     with errors_to_exit(debug):
@@ -170,7 +179,7 @@ def model_command(
             if plot_to is not None:
                 raise ConfigError("--plot draws attention weights; --embeddings writes hidden "
                                   "states, which it cannot draw: use one of them")  # fmt: skip
-            _emit_embeddings(enc.tokens, stack[layers[-1]][0], Format(fmt.value), output)
+            _emit_embeddings(enc.tokens, stack[layers[-1]][0], _not_markdown(fmt), output)
             return
         if layer == "all" or head == "all":
             heads = range(model.n_heads) if head in (None, "all") else [_index(head, "--head")]
@@ -180,15 +189,15 @@ def model_command(
                 maps = [(i, h, stack[i][1].weights[h]) for i in layers for h in heads]
                 fig = grid_figure(maps, list(enc.tokens), model.causal, title or f'"{text}"', cmap)
                 save_figure(fig, plot_to, dpi)
-            _emit_summary(model, stack, layers, heads, enc.tokens, query, fmt, output, show)
+            _emit_summary(model, stack, layers, heads, enc.tokens, query, fmt, output, show,
+                          command_line(ctx))  # fmt: skip
             return
         result = stack[layers[0]][1]
         if head is not None:
             attn_in = result.steps["inputs"]
             result = model.head(attn_in, enc.tokens, layers[0], _index(head, "--head"), **run)
-        folder = model.folder
-        source = folder.parent.name if folder.name == "model" else folder.name
-        label = f"{source} layer {layers[0]}" + (f" head {head}" if head is not None else "")
+        label = f"{_source(model)} layer {layers[0]}"
+        label += f" head {head}" if head is not None else ""
         result = replace(result, weights_source=label)
         if merge:
             from attncli.model.words import merge_words
@@ -206,17 +215,36 @@ def model_command(
             from attncli.explain import build_trace
 
             index = 0 if query is None else find_query(result.tokens, query)
-            write_trace(build_trace(result, index, precision), fmt.value, precision, output)
+            trace = build_trace(result, index, precision)
+            if fmt is ModelFormat.html:
+                from attncli.render.html import explain_page
+
+                page = explain_page(trace, result, command_line(ctx), precision, layers[0])
+                write_page(page, output)
+                return
+            write_trace(trace, fmt.value, precision, output)
             return
-        if fmt is ModelFormat.markdown:
-            raise ConfigError("--format markdown writes the --explain trace; add --explain")
-        fmt = Format(fmt.value)
+        fmt = _not_markdown(fmt)
         if show is None and fmt is Format.table:
             # what a person came for: the chosen head(s) as pictures; matrices via --show
             show = "heatmap,stats" if head is not None else "heatmap"
         show, views = split_show(show, fmt)
-        emit(narrow(result, query), fmt, show, precision, full, output, sources, views,
-             vmax or 1.0)  # fmt: skip
+        emit(
+            narrow(result, query), fmt, show, precision, full, output, sources, views,
+            vmax or 1.0, command_line(ctx), layers[0],
+        )  # fmt: skip
+
+
+def _source(model) -> str:
+    """The model's name: its folder's (or, for a packaged model/ folder, its package's)."""
+    folder = model.folder
+    return folder.parent.name if folder.name == "model" else folder.name
+
+
+def _not_markdown(fmt: ModelFormat) -> Format:
+    if fmt is ModelFormat.markdown:
+        raise ConfigError("--format markdown writes the --explain trace; add --explain")
+    return Format(fmt.value)
 
 
 def _index(value: str, option: str) -> int:
@@ -247,11 +275,21 @@ def _emit_embeddings(tokens, hidden, fmt: Format, output: Path | None) -> None:
 
 
 def _emit_summary(
-    model, stack, layers, heads, tokens, query, fmt, output: Path | None, show: str | None
+    model,
+    stack,
+    layers,
+    heads,
+    tokens,
+    query,
+    fmt,
+    output: Path | None,
+    show: str | None,
+    command: str,
 ) -> None:
     """Per layer and head: mean entropy over queries, the most attended token, and the query's
     favourite when --query is given. ``--format npz`` writes the weights themselves as one
-    (layers, heads, n, n) array; JSON adds them with ``--show weights``."""
+    (layers, heads, n, n) array; JSON adds them with ``--show weights``; html draws the
+    layers × heads grid."""
     from attncli.core.result import find_query
     from attncli.core.stats import row_stats
 
@@ -282,14 +320,25 @@ def _emit_summary(
             if show is not None and "weights" in show.split(","):
                 row["weights"] = w.tolist()
             rows.append(row)
-    if fmt in (ModelFormat.json, ModelFormat.jsonl):
-        import json
+    import json
 
-        text = json.dumps({"tokens": list(tokens), "heads": rows}) + "\n"
+    text = json.dumps({"tokens": list(tokens), "heads": rows}) + "\n"
+    if fmt in (ModelFormat.json, ModelFormat.jsonl):
         write_bytes(text.encode(), output, binary=False)
         return
+    if fmt is ModelFormat.html:
+        from attncli.render.html import model_page
+
+        weights = np.stack([stack[i][1].weights[list(heads)] for i in layers])
+        header = (
+            f"attncli · model {_source(model)} ({model.arch}) · {len(tokens)} tokens · "
+            f"{len(layers)} layers × {len(heads)} heads" + (" · causal" if model.causal else "")
+        )
+        page = model_page(text, weights, list(layers), list(heads), model.causal, header, command)
+        write_page(page, output)
+        return
     if fmt is not ModelFormat.table:
-        raise ConfigError("--layer all / --head all write a table, json or npz")
+        raise ConfigError("--layer all / --head all write a table, json, npz or html")
     from attncli.render.heatmap import summary_table
 
     print_or_write(lambda file: summary_table(rows, query is not None, file), output)

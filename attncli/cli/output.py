@@ -59,6 +59,25 @@ def write_bytes(data: bytes, output: Path | None, binary: bool) -> None:
         sys.stdout.flush()
 
 
+# A page larger than this gets a note: browsers slow down, and --show can keep fewer steps.
+BIG_PAGE = 20_000_000
+
+
+def write_page(page: str, output: Path | None) -> None:
+    """An HTML page into ``output`` (atomically), or to stdout when that is not a terminal."""
+    if output is None and sys.stdout.isatty():
+        raise OutputError(
+            "--format html writes a whole page; refusing to print it to a terminal "
+            "(use -o FILE.html, or redirect: > page.html)"
+        )
+    if len(page) > BIG_PAGE:
+        sys.stderr.write(
+            f"attn: note: the page is {len(page) / 1e6:.0f} MB and may open slowly; "
+            "--show weights (or fewer steps) keeps it smaller\n"
+        )
+    write_text(page, output)
+
+
 def check_precision(precision: int) -> None:
     if not 0 <= precision <= 16:
         raise ConfigError(f"--precision must be between 0 and 16, got {precision}")
@@ -134,6 +153,7 @@ def split_show(show: str | None, fmt: Format) -> tuple[str | None, list[str]]:
 def emit(
     result: AttentionResult, fmt: Format, show: str | None, precision: int, full: bool,
     output: Path | None, inputs: list, views: Sequence[str] = (), vmax: float = 1.0,
+    command: str = "", layer: int = 0,
 ) -> None:  # fmt: skip
     from attncli.io import writers
     from attncli.io.atomic import write_atomic
@@ -155,6 +175,11 @@ def emit(
     steps = result.select_steps(
         show, ("context",) if fmt in (Format.csv, Format.npy) else ALL_STEPS
     )
+    if fmt is Format.html:
+        from attncli.render.html import compute_page
+
+        write_page(compute_page(result, steps, command, precision, layer), output)
+        return
     if fmt is Format.json:
         data = writers.to_json(result, steps).encode()
     elif fmt is Format.csv:
