@@ -140,7 +140,8 @@ ModeOpt = Annotated[
     Mode | None,
     opt(
         "Attention",
-        "Attention variant (the book's chapter 3) [default: simple, or what --weights implies].",
+        "Attention variant: the book's chapter 3 modes, gqa/mqa (grouped-query), mla (latent) "
+        "[default: simple, or what --weights implies].",
         show_default=False,
     ),
 ]
@@ -155,7 +156,68 @@ DOut = Annotated[
 Heads = Annotated[
     int | None,
     opt(
-        "Attention", "Heads in multi-head mode; must divide d_out (default: 2).", show_default=False
+        "Attention",
+        "Query heads (multi-head, gqa, mqa, mla); must divide d_out (default: 2).",
+        show_default=False,
+    ),
+]
+
+
+KvHeads = Annotated[
+    int | None,
+    opt(
+        "Attention",
+        "gqa: key/value heads, shared by consecutive query heads; must divide --heads "
+        "(1 is multi-query attention).",
+        "--kv-heads",
+        show_default=False,
+    ),
+]
+
+
+LatentDim = Annotated[
+    int | None,
+    opt(
+        "Attention",
+        "mla: width of the latent C = X·W_DKV (default: max(16, d_out // 8)).",
+        "--latent-dim",
+        show_default=False,
+    ),
+]
+
+
+Window = Annotated[
+    int | None,
+    opt(
+        "Attention",
+        "Sliding window (with --causal): each query sees itself and the W−1 keys before it.",
+        "--window",
+        show_default=False,
+    ),
+]
+
+
+Rope = Annotated[
+    bool, opt("Attention", "Rotate each head's queries and keys by position (RoPE).", "--rope")
+]
+
+
+RopeBase = Annotated[float, opt("Attention", "RoPE's base θ.", "--rope-base")]
+
+
+QkNorm = Annotated[
+    bool,
+    opt("Attention", "RMSNorm each head's queries and keys before RoPE (Qwen3).", "--qk-norm"),
+]
+
+
+Kv = Annotated[
+    str | None,
+    opt(
+        "Input",
+        "Cross-attention: keys and values from this memory (a file, '-', sample:NAME).",
+        "--kv",
+        show_default=False,
     ),
 ]
 
@@ -178,7 +240,8 @@ Scale = Annotated[
 
 
 QkvBias = Annotated[
-    bool, opt("Attention", "Bias in the Q/K/V Linear layers (linear, multi-head).", "--qkv-bias")
+    bool,
+    opt("Attention", "Bias in the Q/K/V Linear layers (modes with Linear layers).", "--qkv-bias"),
 ]
 
 

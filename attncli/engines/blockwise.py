@@ -50,21 +50,43 @@ def attention_context(
     scale: float,
     causal: bool,
     progress: Progress | None = None,
+    window: int | None = None,
 ) -> np.ndarray:
-    """softmax(scale · q·kᵀ [+ causal mask]) · v for (n, d) or (heads, n, d) arrays."""
+    """softmax(scale · q·kᵀ [+ causal mask, window]) · v for (n, d) or (heads, n, d) arrays.
+
+    With fewer key/value heads than query heads (grouped-query attention), query head h reads
+    key/value head h // group in place: no copy per query head. With a ``window`` each query
+    block visits only the keys its rows can see, so the time grows as n·window, not n².
+    """
     if q.ndim == 3:
-        return np.stack(
-            [attention_context(*qkv, scale, causal, progress) for qkv in zip(q, k, v, strict=True)]
-        )
+        group = q.shape[0] // k.shape[0]
+        out = np.empty((*q.shape[:2], v.shape[-1]), dtype=np.result_type(q, v))
+        for g in range(k.shape[0]):
+            v1 = _with_ones(v[g])
+            for h in range(g * group, (g + 1) * group):
+                out[h] = _context(q[h], k[g], v1, scale, causal, progress, window)
+        return out
+    return _context(q, k, _with_ones(v), scale, causal, progress, window)
+
+
+def _with_ones(v: np.ndarray) -> np.ndarray:
+    """V with a column of ones: one product gives Σ_j p_j·v_j and the denominator Σ_j p_j."""
+    return np.concatenate([v, np.ones((v.shape[0], 1), dtype=v.dtype)], axis=1)
+
+
+def _context(
+    q: np.ndarray, k: np.ndarray, v1: np.ndarray, scale: float, causal: bool,
+    progress: Progress | None, window: int | None,
+) -> np.ndarray:  # fmt: skip
     n = q.shape[0]
-    out = np.empty((n, v.shape[1]), dtype=np.result_type(q, v))
-    rows, key_block = _plan(k.shape[0], q.dtype.itemsize)
+    out = np.empty((n, v1.shape[1] - 1), dtype=np.result_type(q, v1))
+    seen = k.shape[0] if window is None else min(k.shape[0], window + MAX_ROWS)
+    rows, key_block = _plan(seen, q.dtype.itemsize)
     qs = q * q.dtype.type(scale)  # scaling q once is cheaper than scaling every score
-    v1 = np.concatenate([v, np.ones((v.shape[0], 1), dtype=v.dtype)], axis=1)
 
     def block(r0: int) -> None:
         r1 = min(n, r0 + rows)
-        _rows(qs[r0:r1], k, v1, r0, causal, key_block, out[r0:r1])
+        _rows(qs[r0:r1], k, v1, r0, causal, key_block, out[r0:r1], window)
         if progress is not None:
             progress(r1 - r0)
 
@@ -81,31 +103,40 @@ def attention_context(
 
 def _rows(
     qb: np.ndarray, k: np.ndarray, v1: np.ndarray, r0: int, causal: bool, key_block: int,
-    out: np.ndarray,
+    out: np.ndarray, window: int | None = None,
 ) -> None:  # fmt: skip
     """Rows r0 … r0+len(qb) of the context, keys streamed in blocks of ``key_block``.
 
     ``v1`` is V with a column of ones appended, so one product gives both Σ_j p_j·v_j and the
-    softmax denominator Σ_j p_j, saving a pass over the score tile.
+    softmax denominator Σ_j p_j, saving a pass over the score tile. A window (causal) starts
+    the keys at the first one the block's first row sees: row i sees keys i−window+1 … i.
     """
     b = qb.shape[0]
     end = r0 + b if causal else k.shape[0]  # causal rows never look past their own position
+    start = 0 if window is None else max(0, r0 - window + 1)
     m = np.full(b, -np.inf, dtype=qb.dtype)
     acc = None
-    for c0 in range(0, end, key_block):
+    for c0 in range(start, end, key_block):
         c1 = min(end, c0 + key_block)
         s = qb @ k[c0:c1].T
         if causal and c1 - 1 > r0:  # the tile crosses the diagonal: hide keys after each row
             first = max(c0, r0)
             later = np.arange(first, c1)[None, :] > np.arange(r0, r0 + b)[:, None]
             np.copyto(s[:, first - c0 :], -np.inf, where=later)
+        if window is not None and c0 <= r0 + b - 1 - window:  # keys a row is too far from
+            last = min(c1, r0 + b - window)  # keys < last can be out of some row's window
+            gone = np.arange(c0, last)[None, :] <= np.arange(r0, r0 + b)[:, None] - window
+            np.copyto(s[:, : last - c0], -np.inf, where=gone)
         new_m = np.maximum(m, s.max(axis=1))
-        np.subtract(s, new_m[:, None], out=s)
+        shift = new_m
+        if window is not None:  # a row may see no key of this tile yet: subtract 0, not -inf
+            shift = np.where(np.isneginf(new_m), 0, new_m).astype(m.dtype)
+        np.subtract(s, shift[:, None], out=s)
         np.exp(s, out=s)
         if acc is None:
             acc = s @ v1[c0:c1]
         else:
-            acc *= np.exp(m - new_m)[:, None]
+            acc *= np.exp(m - shift)[:, None]
             acc += s @ v1[c0:c1]
         m = new_m
     np.divide(acc[:, :-1], acc[:, -1:], out=out)

@@ -66,8 +66,9 @@ def summary_line(result: AttentionResult) -> Text:
         f"{len(result.tokens)} tokens",
         f"d_in {result.d_in}" + (f" → d_out {c.d_out}" if c.mode != "simple" else ""),
     ]
-    if c.mode == "multi-head":
+    if c.spec().split:
         parts.append(f"{c.heads} heads × {c.head_dim}")
+    parts += c.variant_parts()
     parts.append(f"scale 1/√{c.head_dim}" if c.scale else "no scaling")
     if c.causal:
         parts.append("causal")
