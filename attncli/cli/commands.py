@@ -164,13 +164,13 @@ def compute(
             weights, weights_prefix, engine, device,
             context_only=bool(wanted) and not views and set(wanted) <= CONTEXT_STEPS,
             quiet=quiet, mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout,
-            scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype, kv=kv,
+            scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype, kv=kv, inputs=inputs,
             input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim, window=window,
             rope=rope, rope_base=rope_base, qk_norm=qk_norm,
         )  # fmt: skip
         if batch and fmt is Format.table:
             fmt = Format.jsonl  # a batch is a stream of records: JSON Lines
-        sources = [*inputs, weights]
+        sources = [*inputs, weights, kv]
         if output is not None:
             check_not_input(output, sources)
         if batch or len(inputs) > 1 or fmt is Format.jsonl:
@@ -315,13 +315,13 @@ def explain(
             weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
             causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
             kv=kv, input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim,
-            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm,
+            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm, inputs=[input],
         )  # fmt: skip
         result = runner.run(load_input(input, input_format))
         index = 0 if query is None else find_query(result.tokens, query)
         trace = build_trace(result, index, precision)
         if output is not None:
-            check_not_input(output, [input, weights])
+            check_not_input(output, [input, weights, kv])
         if fmt is ExplainFormat.terminal:
             from attncli.render.explain import print_trace
 
@@ -435,12 +435,12 @@ def plot(
         from attncli.render.plot import save_figure, vectors_figure, weights_figure
         from attncli.render.tables import summary_line
 
-        check_not_input(output, [*inputs, weights])
+        check_not_input(output, [*inputs, weights, kv])
         runner = Runner(
             weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
             causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
             kv=kv, input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim,
-            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm,
+            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm, inputs=inputs,
         )  # fmt: skip
         results = [(source, runner.run(load_input(source, input_format))) for source in inputs]
         if kind is PlotKind.vectors:

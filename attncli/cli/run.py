@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -31,9 +32,12 @@ class Runner:
         quiet: bool = True,
         kv: str | None = None,
         input_format: InputFormat | None = None,
+        inputs: Sequence[str] = (),
         **options: object,
     ) -> None:
         self.values = {k: getattr(v, "value", v) for k, v in options.items()}
+        if kv == "-" and "-" in inputs:  # standard input feeds the queries or the memory
+            raise ConfigError("--kv - and an input '-' both read standard input; give a file")
         self.memory = None if kv is None else load_input(kv, input_format)
         self.weights, self.engine, self.device = weights, engine.value, device
         self.context_only, self.quiet = context_only, quiet

@@ -70,15 +70,15 @@ def compute(
         if len(kv_names) != m:
             raise InputError(f"{len(kv_names)} memory tokens given for {m} --kv rows")
         config = replace(config, cross=True)
-        if config.mode == "simple" and memory.shape[1] != d_in:
-            raise InputError(
-                f"--kv memory has {memory.shape[1]} columns, the queries {d_in}: simple mode "
-                "compares them directly; pick a mode with weights"
-            )
     d_kv = d_in if memory is None else memory.shape[1]
     if parameters is not None and config.mode != "simple":
         config = from_parameters(config, parameters)
     config = config.resolved(d_in)
+    if config.mode == "simple" and d_kv != d_in:
+        raise InputError(
+            f"--kv memory has {d_kv} columns, the queries {d_in}: simple mode compares them "
+            "directly; pick a mode with weights"
+        )
     if parameters is None:
         parameters = init_parameters(config, d_in, d_kv)
     elif config.mode == "simple":

@@ -166,6 +166,18 @@ class AttentionResult:
         """The tokens of keys and values: the memory's (cross-attention), else the input's."""
         return self.tokens if self.kv_tokens is None else self.kv_tokens
 
+    def hidden_keys(self, rows: list[int]) -> np.ndarray:
+        """(len(rows), m) True where query ``rows[r]`` may not see key j: later keys when
+        causal, and keys ``window`` or more positions back (the sliding window's band)."""
+        i = np.asarray(rows)[:, None]
+        j = np.arange(len(self.keys_tokens))[None, :]
+        hidden = np.zeros((len(rows), j.shape[1]), dtype=bool)
+        if self.config.causal:
+            hidden = hidden | (j > i)
+        if self.config.window is not None:
+            hidden = hidden | (i - j >= self.config.window)
+        return hidden
+
     def column_labels(self, step: str) -> tuple[str, ...]:
         """Labels of the columns of ``step``: key tokens, or feature names d0, d1, ..."""
         if step in KEY_COLUMNS:

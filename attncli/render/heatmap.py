@@ -49,12 +49,13 @@ def heatmap(
     result: AttentionResult, width: int = 80, color: bool = True, precision: int = 2
 ) -> Group:
     """One map per head with token-labelled rows, numbered key columns and a legend."""
-    tokens = result.tokens
+    tokens, keys = result.tokens, result.keys_tokens
     rows_at = [result.query] if result.query is not None else list(range(len(tokens)))
+    hidden = result.hidden_keys(rows_at)
     idx_w, tok_w = len(str(len(tokens) - 1)), min(LABEL_MAX, max(len(t) for t in tokens))
     label_w = idx_w + 1 + tok_w
     fit = max(4, (width - label_w - 2) // CELL)
-    col_idx = elide(len(tokens), fit if len(tokens) <= fit else fit - 1)  # … takes a cell
+    col_idx = elide(len(keys), fit if len(keys) <= fit else fit - 1)  # … takes a cell
     items: list = []
     for title, w in weight_maps(result):
         top = float(w.max())
@@ -70,33 +71,38 @@ def heatmap(
             i = rows_at[r]
             line = Text(f"{i:>{idx_w}} {tokens[i][:LABEL_MAX]:<{tok_w}} ", style="bold")
             for j in col_idx:
-                masked = result.config.causal and j is not None and j > i
+                masked = j is not None and bool(hidden[r, j])
                 line.append(" … " if j is None else _cell(w[r, j], top, masked, color))
             lines.append(line)
         items += lines
-        items.append(_legend(top, color, precision, result.config.causal))
-    if len(col_idx) < len(tokens):
-        items.append(Text(f"columns: key token numbers; {len(tokens)} tokens, middle elided"))
-    key = ", ".join(f"{j} {tokens[j]}" for j in col_idx if j is not None)
+        items.append(_legend(top, color, precision, result.config.causal, result.config.window))
+    if len(col_idx) < len(keys):
+        items.append(Text(f"columns: key token numbers; {len(keys)} tokens, middle elided"))
+    key = ", ".join(f"{j} {keys[j]}" for j in col_idx if j is not None)
     items.append(Text(f"keys: {key}", style="dim"))
     return Group(*items)
 
 
-def _legend(top: float, color: bool, precision: int, causal: bool) -> Text:
+def _legend(
+    top: float, color: bool, precision: int, causal: bool, window: int | None = None
+) -> Text:
     steps = 10 if color else len(SHADES)
     text = Text("0 ")
     for s in range(steps):
         text.append(_cell(top * s / (steps - 1), top, False, color))
     text.append(f" {top:.{precision}f} = largest weight")
-    if causal:
+    if window is not None:
+        text.append(f";  × masked key: future, or {window}+ back (window {window}: the band)")
+    elif causal:
         text.append(";  × masked future key")
     return text
 
 
 def stats_table(result: AttentionResult, k: int = 3, precision: int = 4) -> Group:
     """Per query (and head): the top-k attended tokens, the largest weight and the entropy."""
-    tokens = result.tokens
+    tokens, keys = result.tokens, result.keys_tokens
     rows_at = [result.query] if result.query is not None else list(range(len(tokens)))
+    visible = (~result.hidden_keys(rows_at)).sum(axis=1)
     items: list = []
     for title, w in weight_maps(result):
         table = Table(title=f"{title}: per-query statistics", title_justify="left",
@@ -105,10 +111,9 @@ def stats_table(result: AttentionResult, k: int = 3, precision: int = 4) -> Grou
                               ("entropy", "right"), ("H / H_max", "right")):  # fmt: skip
             table.add_column(name, justify=justify)
         for r, i in enumerate(rows_at):
-            visible = i + 1 if result.config.causal else len(tokens)
-            st = row_stats(w[r], k, visible)
+            st = row_stats(w[r], k, int(visible[r]))
             pairs = zip(st.top, st.top_weights, strict=True)
-            top = ", ".join(f"{tokens[j]} {v:.2f}" for j, v in pairs)
+            top = ", ".join(f"{keys[j]} {v:.2f}" for j, v in pairs)
             ratio = st.entropy / st.max_entropy if st.max_entropy > 0 else 0.0
             table.add_row(tokens[i], top, f"{st.max_weight:.{precision}f}",
                           f"{st.entropy:.{precision}f}", f"{ratio:.2f}")  # fmt: skip

@@ -40,11 +40,11 @@ def weights_figure(result: AttentionResult, title: str = ""):
     hatched (not drawn as zero), values written in the cells of small inputs."""
     figure_cls, colormaps, rectangle = _matplotlib()
     maps = weight_maps(result)
-    tokens = result.tokens
-    n = len(tokens)
-    cell = 0.55 if n <= ANNOTATE_MAX else max(0.14, 7.0 / n)
-    side = min(MAX_SIDE, max(3.2, n * cell))
-    spacing = side * 72 / min(n, MAX_LABELS)  # points between two labels
+    tokens, keys = result.tokens, result.keys_tokens
+    n, m = len(tokens), len(keys)  # queries, keys (they differ in cross-attention)
+    cell = 0.55 if max(n, m) <= ANNOTATE_MAX else max(0.14, 7.0 / max(n, m))
+    side = min(MAX_SIDE, max(3.2, max(n, m) * cell))
+    spacing = side * 72 / min(max(n, m), MAX_LABELS)  # points between two labels
     font = min(9.0, max(4.0, 0.6 * spacing))
     width = len(maps) * (side + 1.2) + 1.0
     fig = figure_cls(figsize=(width, side + 1.8), layout="constrained")
@@ -55,22 +55,20 @@ def weights_figure(result: AttentionResult, title: str = ""):
     rows_at = [result.query] if result.query is not None else list(range(n))
     image = None
     for ax, (name, w) in zip(axes, maps, strict=True):
-        mask = np.zeros(w.shape, bool)
-        if result.config.causal:
-            mask = np.arange(n)[None, :] > np.asarray(rows_at)[:, None]
-        ax.add_patch(rectangle((-0.5, -0.5), n, len(rows_at), hatch="///", fill=False,
+        mask = result.hidden_keys(rows_at)  # future keys, and keys outside a window's band
+        ax.add_patch(rectangle((-0.5, -0.5), m, len(rows_at), hatch="///", fill=False,
                                edgecolor="0.75", linewidth=0, zorder=0))  # fmt: skip
         image = ax.imshow(np.ma.masked_array(w, mask), cmap=cmap, vmin=0, vmax=top,
                           interpolation="nearest", zorder=1)  # fmt: skip
         # every token up to MAX_LABELS; beyond, every k-th, so labels never overlap
-        k = math.ceil(n / MAX_LABELS)
-        ax.set_xticks(range(0, n, k), tokens[::k], rotation=90, fontsize=font)
+        k = math.ceil(max(n, m) / MAX_LABELS)
+        ax.set_xticks(range(0, m, k), keys[::k], rotation=90, fontsize=font)
         rows = range(0, len(rows_at), k)
         ax.set_yticks(rows, [tokens[rows_at[r]] for r in rows], fontsize=font)
         ax.set_xlabel("key")
         ax.set_ylabel("query")
         ax.set_title(name, fontsize=10)
-        if n <= ANNOTATE_MAX:
+        if max(n, m) <= ANNOTATE_MAX:
             for (r, j), value in np.ndenumerate(w):
                 if not mask[r, j]:
                     shade = "black" if value > 0.6 * top else "white"
