@@ -129,10 +129,17 @@ class _Tracer:
         # the queries and keys the scores are made of: after QK-norm and RoPE when asked for
         q = steps.get("queries_rope", steps.get("queries_norm", steps["queries"]))
         k = steps.get("keys_rope", steps.get("keys_norm", steps["keys"]))
+        if "latent" in steps:
+            out.append(self.latent())
+        if spec.split:
+            out.append(self.heads())
+        if spec.qk_norm:
+            out.append(self.qk_norm())
+        if spec.rope_base is not None:
+            out.append(self.rope())
         if not spec.split:
             out += self.attention(q, k, steps["values"], None)
         else:
-            out.append(self.heads())
             hd = spec.head_dim
             for h in range(spec.heads):
                 g = h // spec.group  # the key/value head this query head shares
@@ -211,6 +218,108 @@ class _Tracer:
                 f"  {letter}[{c}] = " + self.dot(x, proj.weight[:, c], float(out[c]), bias)
             )
         return lines
+
+    def head_rows(self, step: str, row: int) -> list[tuple[int, np.ndarray]]:
+        """(head, that head's slice of ``row`` of ``step``): heads of queries, or of keys."""
+        a = self.r.steps[step][row]
+        hd = self.spec.head_dim
+        return [(h, a[h * hd : (h + 1) * hd]) for h in range(len(a) // hd)]
+
+    def latent(self) -> Section:
+        spec, c = self.spec, self.r.steps["latent"]
+        d_kv = 2 * self.c.d_out
+        lines = [
+            f"c_j = x_j·W_DKV is {spec.latent_dim} numbers per token; k_j = c_j·W_UK and "
+            f"v_j = c_j·W_UV are {self.c.d_out} each",
+            f"the KV cache keeps c: {spec.latent_dim} numbers per token instead of the "
+            f"{d_kv} of keys and values ({self.num(d_kv / spec.latent_dim)}× less)",
+        ]
+        row = self.i if not self.c.cross else 0
+        label = self.keys[row]
+        return Section(
+            "latent",
+            "Latent keys and values (multi-head latent attention)",
+            "c = x·W_DKV,  k = c·W_UK,  v = c·W_UV",
+            r"c_j = x_j W_{DKV},\quad k_j = c_j W_{UK},\quad v_j = c_j W_{UV}",
+            "Keys and values are rebuilt from one small latent vector per token, so generation "
+            "caches that vector instead of every head's keys and values (DeepSeek-V2/V3): the "
+            "memory of long contexts shrinks, the attention itself is unchanged in form.",
+            tuple(lines),
+            (self.vec(f"c({label})", c[row]),),
+        )
+
+    def qk_norm(self) -> Section:
+        lines, results = [], []
+        pairs = [("q", "queries", self.i)]
+        if not self.c.cross:
+            pairs.append(("k", "keys", self.i))
+        for letter, step, row in pairs:
+            after = dict(self.head_rows(f"{step}_norm", row))
+            for h, before in self.head_rows(step, row):
+                rms_b = float(np.sqrt(np.mean(np.square(before, dtype=np.float64))))
+                rms_a = float(np.sqrt(np.mean(np.square(after[h], dtype=np.float64))))
+                lines.append(
+                    f"head {h}: RMS({letter}({self.me})) = {self.num(rms_b)} → {self.num(rms_a)}"
+                )
+            results.append(
+                self.vec(f"{letter}({self.me}) normed", self.r.steps[f"{step}_norm"][row])
+            )
+        return Section(
+            "qk_norm",
+            "QK-norm",
+            "q̂ = q / √(mean(q²) + ε), likewise k; ε = 1e-6, per head",
+            r"\hat q = \frac{q}{\sqrt{\tfrac{1}{d}\sum_c q_c^2 + \epsilon}}",
+            "Scaling every head's query and key to unit RMS bounds the scores, so no head's "
+            "softmax collapses onto one token as weights grow in training (Qwen3, Gemma 3).",
+            tuple(lines),
+            tuple(results),
+        )
+
+    def rope(self) -> Section:
+        spec, p = self.spec, self.i
+        d, base = spec.head_dim, spec.rope_base
+        assert base is not None
+        lines = [f"{self.me} is at position {p}; pair t rotates dimensions t and t+{d // 2}:"]
+        for t in elide(d // 2, MAX_TERMS, 3, 2):
+            if t is None:
+                lines.append("  …")
+                continue
+            theta = base ** (-2 * t / d)
+            lines.append(
+                f"  pair {t}: θ = {base:g}^(−{2 * t}/{d}) = {self.num(theta)}, "
+                f"angle = {p}·θ = {self.num(p * theta)} rad"
+            )
+        before_q = self.r.steps.get("queries_norm", self.r.steps["queries"])[self.i, :d]
+        before_k = self.r.steps.get("keys_norm", self.r.steps["keys"])[:, :d]
+        before = before_k @ before_q
+        after = (
+            self.r.steps["scores"][self.i]
+            if self.r.steps["scores"].ndim == 2
+            else (self.r.steps["scores"][0, self.i])
+        )
+        head = " (head 0)" if spec.split else ""
+        lines.append(f"scores{head} before → after rotation (the scores step):")
+        lines += self.per_key(
+            lambda j: (
+                f"  ω({self.me}, {self.keys[j]}): {self.num(before[j])} → {self.num(after[j])}"
+            )
+        )
+        return Section(
+            "rope",
+            "Rotary position embedding (RoPE)",
+            "q' = q·cos(pθ) + rotate_half(q)·sin(pθ), likewise k at its own position",
+            r"q'_p = q_p \cos(p\theta) + \mathrm{rot}(q_p) \sin(p\theta),\ "
+            r"\theta_t = b^{-2t/d}",
+            "Attention by itself ignores order. Rotating each pair of dimensions by an angle "
+            "proportional to the position makes q'·k' depend on the distance between the tokens, "
+            "not on where they sit (Llama, Qwen, Gemma, Mistral): relative positions for free.",
+            tuple(lines),
+            (
+                self.vec(f"q({self.me}) rotated", self.r.steps["queries_rope"][self.i]),
+                self.vec(f"ω before rotation{head}", before, self.keys),
+                self.vec(f"ω after rotation{head}", after, self.keys),
+            ),
+        )
 
     def heads(self) -> Section:
         hd, n, spec = self.c.head_dim, self.c.heads, self.spec

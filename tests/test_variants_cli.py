@@ -69,3 +69,58 @@ def test_context_only_path_for_variants(run, tmp_path):
     want = compute(JOURNEY, mode="gqa", heads=4, kv_heads=1, d_out=8, causal=True, window=2,
                    rope=True)  # fmt: skip
     np.testing.assert_allclose(np.load(out), want.context, atol=1e-6)
+
+
+ROUND_TRIPS = [
+    ["--mode", "gqa", "--heads", "4", "--kv-heads", "2", "--d-out", "8", "--qkv-bias"],
+    ["--mode", "mqa", "--heads", "2", "--d-out", "4"],
+    ["--mode", "mla", "--heads", "2", "--d-out", "4", "--latent-dim", "3", "--qkv-bias"],
+    ["--mode", "multi-head", "--heads", "2", "--d-out", "4", "--causal", "--window", "2",
+     "--rope", "--qk-norm"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", ROUND_TRIPS)
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz", ".json", ".pt"])
+def test_weights_round_trip_every_variant(run, tmp_path, args, suffix):
+    path = tmp_path / f"w{suffix}"
+    first = run("compute", "sample:cat", *args, "--save-weights", path, "-f", "json")
+    assert first.exit_code == 0, first.stderr
+    # safetensors records mode and heads; other formats need them again (never guessed)
+    again = args[:2] if suffix == ".safetensors" else args[:4]
+    again += [a for a in ("--causal", "--rope", "--qk-norm") if a in args]
+    again += ["--window", "2"] if "--window" in args else []
+    second = run("compute", "sample:cat", *again, "--weights", path, "-f", "json")
+    assert second.exit_code == 0, second.stderr
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert b["mode"] == a["mode"] and b["params"]["kv_heads"] == a["params"]["kv_heads"]
+    assert b["params"]["latent_dim"] == a["params"]["latent_dim"]
+    np.testing.assert_array_equal(np.array(b["steps"]["context"]), np.array(a["steps"]["context"]))
+
+
+def test_weight_names_are_the_books(tmp_path, run):
+    import safetensors.numpy
+
+    names = {
+        "gqa": {"W_query.weight", "W_key.weight", "W_value.weight", "out_proj.weight"},
+        "mla": {"W_query.weight", "W_DKV.weight", "W_UK.weight", "W_UV.weight",
+                "out_proj.weight", "out_proj.bias"},
+    }  # fmt: skip
+    for mode, want in names.items():
+        path = tmp_path / f"{mode}.safetensors"
+        extra = ["--kv-heads", "1"] if mode == "gqa" else []
+        done = run("compute", "sample:cat", "--mode", mode, *extra, "--save-weights", path)
+        assert done.exit_code == 0, done.stderr
+        assert set(safetensors.numpy.load_file(path)) == want
+
+
+def test_gqa_npz_without_mode_is_recognised_from_its_shapes(run, tmp_path):
+    path = tmp_path / "w.npz"
+    run("compute", "sample:cat", "--mode", "gqa", "--heads", "4", "--kv-heads", "2",
+        "--save-weights", path)  # fmt: skip
+    done = run("compute", "sample:cat", "--weights", path, "--heads", "4", "-f", "json")
+    assert done.exit_code == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["mode"] == "gqa" and doc["params"]["kv_heads"] == 2
+    bad = run("compute", "sample:cat", "--weights", path, "--heads", "4", "--kv-heads", "4")
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "W_key" in bad.stderr

@@ -92,7 +92,8 @@ def save_weights_of(result: AttentionResult, path: Path, inputs: list) -> None:
     check_not_input(path, inputs)
     c = result.config
     named = result.parameters.named(linear=c.mode != "trainable")
-    save_weights(path, named, {"mode": c.mode, "heads": str(c.heads)})
+    metadata = {"mode": c.mode, "heads": str(c.heads), "kv_heads": str(c.kv_heads)}
+    save_weights(path, named, metadata)
 
 
 def split_show(show: str | None, fmt: Format) -> tuple[str | None, list[str]]:
