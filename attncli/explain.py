@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from attncli.core.kvcache import CacheRun
 from attncli.core.params import Projection
 from attncli.core.result import AttentionResult
 from attncli.core.stats import row_stats
@@ -65,10 +66,16 @@ class Trace:
         return doc
 
 
-def build_trace(result: AttentionResult, query: int, precision: int = 4) -> Trace:
-    """The trace of row ``query`` of a full (not query-narrowed) ``result``."""
-    sections = tuple(_Tracer(result, query, precision).sections())
-    return Trace(query, result.tokens[query], result.params(), result.tokens, sections)
+def build_trace(
+    result: AttentionResult, query: int, precision: int = 4, cache: CacheRun | None = None
+) -> Trace:
+    """The trace of row ``query`` of a full (not query-narrowed) ``result``; with ``cache`` (a
+    token-by-token KV-cache run of it) a section on what the cache holds at that token."""
+    tracer = _Tracer(result, query, precision)
+    sections = tracer.sections()
+    if cache is not None:
+        sections.insert(len(sections) - 1, tracer.kv_cache(cache))
+    return Trace(query, result.tokens[query], result.params(), result.tokens, tuple(sections))
 
 
 class _Tracer:
@@ -619,6 +626,31 @@ class _Tracer:
             (self.vec(f"out({self.me})", out),),
         )
         return [joined, projected]
+
+    def kv_cache(self, cache: CacheRun) -> Section:
+        step = cache.steps[self.i]
+        lines = [
+            f"generating {self.me} (token {self.i}): its query attends to the {step.entries} "
+            f"cached token(s), {step.width} numbers each ({cache.stores}) = {step.bytes:,} bytes",
+            *[
+                f"  after {self.tok[s.token]}: {s.entries} cached, {s.bytes:,} bytes"
+                for s in cache.steps[: self.i + 1][-MAX_KEYS:]
+            ],
+            f"context row from the cache vs the full computation: max |Δ| = "
+            f"{step.max_abs_diff:.2e}; all {len(cache.steps)} rows "
+            + ("equal within tolerance" if cache.equal else "DIFFER"),
+        ]
+        return Section(
+            "kv_cache",
+            "KV cache (token by token, as generation runs)",
+            "K ← [K; k_t],  V ← [V; v_t],  z_t = softmax(q_t·Kᵀ)·V",
+            r"z_t = \mathrm{softmax}(q_t K_{\le t}^\top / \sqrt{d_k})\, V_{\le t}",
+            "A model generating text computes one new token at a time; keeping the keys and "
+            "values of earlier tokens avoids recomputing them, at the price of memory that grows "
+            "with the context. GQA, MLA and sliding windows exist to shrink that cache.",
+            tuple(lines),
+            (self.vec(f"z({self.me}) from the cache", cache.context[self.i]),),
+        )
 
     def visible(self) -> int:
         """How many keys this query may see."""

@@ -211,6 +211,17 @@ QkNorm = Annotated[
 ]
 
 
+KvCache = Annotated[
+    bool,
+    opt(
+        "Output",
+        "Recompute token by token with a KV cache, as generation does (causal): check it equals "
+        "the full result, show the cache's length and bytes per token.",
+        "--kv-cache",
+    ),
+]
+
+
 Kv = Annotated[
     str | None,
     opt(

@@ -28,6 +28,7 @@ from attncli.cli.app import (
     InputFormat,
     InputFormatOpt,
     Kv,
+    KvCache,
     KvHeads,
     LatentDim,
     ModeOpt,
@@ -97,6 +98,7 @@ def compute(
     rope_base: RopeBase = 10000.0,
     qk_norm: QkNorm = False,
     kv: Kv = None,
+    kv_cache: KvCache = False,
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
     weights: Weights = None,
@@ -176,15 +178,25 @@ def compute(
         if batch or len(inputs) > 1 or fmt is Format.jsonl:
             if save_weights is not None:
                 raise ConfigError("--save-weights takes a single input (the weights are shared)")
+            if kv_cache:
+                raise ConfigError("--kv-cache takes a single input and --format table or json")
             failed = _run_many(inputs, runner, batch, fail_fast, fmt, show, views, query,
                                precision, full, output, input_format)  # fmt: skip
             if failed:
                 raise typer.Exit(2)
             return
-        result = narrow(runner.run(load_input(inputs[0], input_format)), query)
+        full_result = runner.run(load_input(inputs[0], input_format))
+        cache = None
+        if kv_cache:
+            from attncli.core.kvcache import cached_run
+
+            cache = cached_run(full_result)
+            if not cache.equal:
+                sys.stderr.write("attn: note: the KV-cache run differs from the full one\n")
+        result = narrow(full_result, query)
         if save_weights is not None:
             save_weights_of(result, save_weights, sources)
-        emit(result, fmt, show, precision, full, output, sources, views)
+        emit(result, fmt, show, precision, full, output, sources, views, cache)
 
 
 def _run_many(
@@ -285,6 +297,7 @@ def explain(
     rope_base: RopeBase = 10000.0,
     qk_norm: QkNorm = False,
     kv: Kv = None,
+    kv_cache: KvCache = False,
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
     weights: Weights = None,
@@ -319,7 +332,12 @@ def explain(
         )  # fmt: skip
         result = runner.run(load_input(input, input_format))
         index = 0 if query is None else find_query(result.tokens, query)
-        trace = build_trace(result, index, precision)
+        cache = None
+        if kv_cache:
+            from attncli.core.kvcache import cached_run
+
+            cache = cached_run(result)
+        trace = build_trace(result, index, precision, cache)
         if output is not None:
             check_not_input(output, [input, weights, kv])
         if fmt is ExplainFormat.terminal:
@@ -513,3 +531,84 @@ def info(debug: Debug = False) -> None:
             auto = "numpy (torch is not installed)"
         lines += [f"engines: {'; '.join(engines)}", f"--engine auto: {auto}"]
         typer.echo("\n".join(lines))
+
+
+@app.command(
+    "kv-memory",
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn kv-memory --layers 32 --heads 32 --emb-dim 4096 --kv-heads 8 --context 32768\n\n"
+        "  attn kv-memory --layers 48 --heads 24 --emb-dim 2048 --latent-dim 1024 --context 8192"
+        "\n\n"
+        "  attn kv-memory --layers 32 --heads 32 --head-dim 128 --kv-heads 8 --window 1024"
+        " --swa-ratio 5:1 --context 32768 -f json"
+    ),
+)
+def kv_memory(
+    layers: Annotated[int, opt("Model", "Transformer layers.", "--layers")],
+    heads: Annotated[int, opt("Model", "Query heads (= key/value heads of MHA).", "--heads")],
+    head_dim: Annotated[
+        int | None, opt("Model", "Width of one head.", "--head-dim", show_default=False)
+    ] = None,
+    emb_dim: Annotated[
+        int | None,
+        opt(
+            "Model",
+            "Embedding width: head_dim = ⌈emb_dim / heads⌉.",
+            "--emb-dim",
+            show_default=False,
+        ),
+    ] = None,
+    kv_heads: Annotated[
+        int | None, opt("Variants", "Key/value heads of GQA.", "--kv-heads", show_default=False)
+    ] = None,
+    latent_dim: Annotated[
+        int | None, opt("Variants", "MLA's latent width.", "--latent-dim", show_default=False)
+    ] = None,
+    window: Annotated[
+        int | None, opt("Variants", "Sliding window W of SWA.", "--window", show_default=False)
+    ] = None,
+    swa_ratio: Annotated[
+        str, opt("Variants", "SWA:full layers, e.g. 5:1 (Gemma 3); 1:0 = all SWA.", "--swa-ratio")
+    ] = "1:0",
+    context: Annotated[int, opt("Cache", "Context length in tokens.", "--context")] = 1024,
+    batch: Annotated[int, opt("Cache", "Sequences in the batch.", "--batch")] = 1,
+    dtype: Annotated[str, opt("Cache", "fp32, bf16, fp16, fp8 or int8.", "--dtype")] = "bf16",
+    fmt: Annotated[str, opt("Output", "table or json.", "--format", "-f")] = "table",
+    debug: Debug = False,
+) -> None:
+    """KV-cache size of MHA, GQA, MLA and sliding-window attention side by side (the book's
+    memory_estimator formulas)."""
+    with errors_to_exit(debug):
+        from attncli.core.kvmemory import DTYPE_BYTES, estimate
+
+        if fmt not in ("table", "json"):
+            raise ConfigError(f"--format {fmt!r}: choose table or json")
+        hd, rows = estimate(
+            layers=layers, heads=heads, head_dim=head_dim, emb_dim=emb_dim, kv_heads=kv_heads,
+            latent_dim=latent_dim, window=window, swa_ratio=swa_ratio, context=context,
+            batch=batch, dtype=dtype,
+        )  # fmt: skip
+        mha = rows[0].bytes
+        if fmt == "json":
+            doc = {
+                "config": {"layers": layers, "heads": heads, "head_dim": hd, "kv_heads": kv_heads,
+                           "latent_dim": latent_dim, "window": window, "swa_ratio": swa_ratio,
+                           "context": context, "batch": batch, "dtype": dtype,
+                           "bytes_per_element": DTYPE_BYTES[dtype]},
+                "estimates": [{"name": r.name, "bytes": r.bytes, "gb": r.bytes / 1e9,
+                               "ratio_to_mha": mha / r.bytes, "formula": r.formula}
+                              for r in rows],
+            }  # fmt: skip
+            typer.echo(json.dumps(doc))
+            return
+        typer.echo(
+            f"KV cache · {layers} layers · {heads} heads × head_dim {hd} · context {context} · "
+            f"batch {batch} · {dtype} ({DTYPE_BYTES[dtype]} bytes/element)"
+        )
+        width = max(len(r.name) for r in rows)
+        for r in rows:
+            typer.echo(
+                f"{r.name:<{width}}  {r.bytes / 1e9:>10,.2f} GB  MHA/this {mha / r.bytes:>6.2f}×"
+                f"  ({r.formula})"
+            )

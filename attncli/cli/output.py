@@ -13,6 +13,7 @@ from attncli.cli.app import ALL_STEPS, TABLE_STEPS, VIEWS, Format
 from attncli.errors import ConfigError, OutputError
 
 if TYPE_CHECKING:
+    from attncli.core.kvcache import CacheRun
     from attncli.core.result import AttentionResult
 
 
@@ -109,7 +110,7 @@ def split_show(show: str | None, fmt: Format) -> tuple[str | None, list[str]]:
 
 def emit(
     result: AttentionResult, fmt: Format, show: str | None, precision: int, full: bool,
-    output: Path | None, inputs: list, views: Sequence[str] = (),
+    output: Path | None, inputs: list, views: Sequence[str] = (), cache: CacheRun | None = None,
 ) -> None:  # fmt: skip
     from attncli.io import writers
     from attncli.io.atomic import write_atomic
@@ -124,15 +125,18 @@ def emit(
         steps = [] if show == "" else result.select_steps(show, default)
 
         def printer(file: IO[str] | None) -> None:
-            print_result(result, steps, precision, full, file, views)
+            print_result(result, steps, precision, full, file, views, cache)
 
         print_or_write(printer, output)
         return
     steps = result.select_steps(
         show, ("context",) if fmt in (Format.csv, Format.npy) else ALL_STEPS
     )
+    if cache is not None and fmt is not Format.json:
+        raise ConfigError("--kv-cache shows in --format table or json")
     if fmt is Format.json:
-        data = writers.to_json(result, steps).encode()
+        extra = None if cache is None else {"kv_cache": cache.to_dict()}
+        data = writers.to_json(result, steps, extra=extra).encode()
     elif fmt is Format.csv:
         data = writers.to_csv(result, writers.one_step(steps, "csv")).encode()
     elif fmt is Format.npy:

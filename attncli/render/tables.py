@@ -11,6 +11,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from attncli.core.kvcache import CacheRun
 from attncli.core.result import KEY_COLUMNS, STEPS, AttentionResult
 from attncli.elide import elide
 
@@ -39,6 +40,7 @@ def print_result(
     full: bool = False,
     file: IO[str] | None = None,
     views: Sequence[str] = (),
+    cache: CacheRun | None = None,
 ) -> None:
     """Print :func:`render_result` to ``file`` (default stdout; 120 columns for a non-tty file),
     then the ``views`` ("heatmap", "stats"), coloured only where the console has colour.
@@ -57,6 +59,27 @@ def print_result(
     color = console.color_system is not None
     for view in render_views(result, views, console.width, color, precision):
         console.print(view)
+    if cache is not None:
+        console.print(cache_table(result, cache))
+
+
+def cache_table(result: AttentionResult, cache: CacheRun) -> Table:
+    """Per generated token: what the KV cache holds, its bytes, and the check against the full
+    computation."""
+    verdict = "equals" if cache.equal else "DIFFERS FROM"
+    table = Table(
+        title=f"kv cache: token by token, the result {verdict} the full computation "
+        f"(cache stores {cache.stores})",
+        title_justify="left", title_style="bold cyan", header_style="bold",
+    )  # fmt: skip
+    for name in ("token", "cached tokens", "numbers each", "bytes", "max |Δ| vs full"):
+        table.add_column(name, justify="left" if name == "token" else "right")
+    for step in cache.steps:
+        table.add_row(
+            result.tokens[step.token], str(step.entries), str(step.width), f"{step.bytes:,}",
+            f"{step.max_abs_diff:.2e}",
+        )  # fmt: skip
+    return table
 
 
 def summary_line(result: AttentionResult) -> Text:
