@@ -58,47 +58,38 @@ def attention_context(
     key/value head h // group in place: no copy per query head. With a ``window`` each query
     block visits only the keys its rows can see, so the time grows as n·window, not n².
     """
-    if q.ndim == 3:
-        group = q.shape[0] // k.shape[0]
-        out = np.empty((*q.shape[:2], v.shape[-1]), dtype=np.result_type(q, v))
-        for g in range(k.shape[0]):
-            v1 = _with_ones(v[g])
-            for h in range(g * group, (g + 1) * group):
-                out[h] = _context(q[h], k[g], v1, scale, causal, progress, window)
-        return out
-    return _context(q, k, _with_ones(v), scale, causal, progress, window)
+    q3, k3, v3 = (a if q.ndim == 3 else a[None] for a in (q, k, v))
+    heads, n = q3.shape[:2]
+    group = heads // k3.shape[0]
+    out = np.empty((heads, n, v3.shape[-1]), dtype=np.result_type(q3, v3))
+    v1s = [_with_ones(vg) for vg in v3]  # one per key/value head, shared by its query heads
+    seen = k3.shape[1] if window is None else min(k3.shape[1], window + MAX_ROWS)
+    rows, key_block = _plan(seen, q3.dtype.itemsize)
+    qs = q3 * q3.dtype.type(scale)  # scaling q once is cheaper than scaling every score
+
+    def block(task: tuple[int, int]) -> None:
+        h, r0 = task
+        r1 = min(n, r0 + rows)
+        g = h // group
+        _rows(qs[h, r0:r1], k3[g], v1s[g], r0, causal, key_block, out[h, r0:r1], window)
+        if progress is not None:
+            progress(r1 - r0)
+
+    # one pool over every (head, row block): heads keep the cores busy even for short inputs
+    tasks = [(h, r0) for h in range(heads) for r0 in range(0, n, rows)]
+    workers = min(os.cpu_count() or 1, max(1, heads * n // rows))
+    if workers == 1:
+        for task in tasks:
+            block(task)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(block, tasks))
+    return out if q.ndim == 3 else out[0]
 
 
 def _with_ones(v: np.ndarray) -> np.ndarray:
     """V with a column of ones: one product gives Σ_j p_j·v_j and the denominator Σ_j p_j."""
     return np.concatenate([v, np.ones((v.shape[0], 1), dtype=v.dtype)], axis=1)
-
-
-def _context(
-    q: np.ndarray, k: np.ndarray, v1: np.ndarray, scale: float, causal: bool,
-    progress: Progress | None, window: int | None,
-) -> np.ndarray:  # fmt: skip
-    n = q.shape[0]
-    out = np.empty((n, v1.shape[1] - 1), dtype=np.result_type(q, v1))
-    seen = k.shape[0] if window is None else min(k.shape[0], window + MAX_ROWS)
-    rows, key_block = _plan(seen, q.dtype.itemsize)
-    qs = q * q.dtype.type(scale)  # scaling q once is cheaper than scaling every score
-
-    def block(r0: int) -> None:
-        r1 = min(n, r0 + rows)
-        _rows(qs[r0:r1], k, v1, r0, causal, key_block, out[r0:r1], window)
-        if progress is not None:
-            progress(r1 - r0)
-
-    workers = min(os.cpu_count() or 1, max(1, n // rows))
-    starts = range(0, n, rows)
-    if workers == 1:
-        for r0 in starts:
-            block(r0)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(block, starts))
-    return out
 
 
 def _rows(
