@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from attncli.core.config import RMS_EPS, AttentionConfig, AttentionSpec
+from attncli.core.config import PRESETS, RMS_EPS, AttentionConfig, AttentionSpec
 from attncli.core.params import Parameters, Projection, init_parameters
 from attncli.core.result import AttentionResult
 from attncli.engines import Engine, get_engine
@@ -121,7 +121,9 @@ def from_parameters(config: AttentionConfig, p: Parameters) -> AttentionConfig:
     config = replace(config, d_out=d_out)
     if p.latent is not None and config.latent_dim is None:
         config = replace(config, latent_dim=p.latent.weight.shape[1])
-    if config.mode == "gqa" and config.kv_heads is None:
+    preset = PRESETS.get(config.mode)
+    open_kv = preset is not None and preset.grouped and preset.kv_heads is None
+    if open_kv and config.kv_heads is None:
         heads = config.heads if config.heads is not None else 2
         head_dim = max(1, d_out // heads)
         config = replace(config, kv_heads=max(1, p.key.weight.shape[1] // head_dim))

@@ -24,26 +24,30 @@ RMS_EPS = 1e-6  # QK-norm's RMSNorm epsilon, as Qwen3 and Gemma 3
 
 @dataclass(frozen=True)
 class Preset:
-    """What a mode fixes: the projections, whether heads are split, the output projection
-    (None, or with/without bias), for multi-query attention the key/value head count, and
-    whether the seeded key/value layers are created before the query's (GroupedQueryAttention)."""
+    """What a mode fixes: the projections, the output projection (None, or with/without bias;
+    having one means heads are split: the multi-head family), whether key/value heads are an
+    option (``grouped``) or fixed (``kv_heads``: multi-query), and whether the seeded key/value
+    layers are created before the query's (GroupedQueryAttention's order)."""
 
     projections: Projections
-    split: bool = False
     out_bias: bool | None = None  # None: no output projection
     kv_heads: int | None = None
     kv_first: bool = False
-    grouped: bool = False  # key/value heads are an option (--kv-heads)
+    grouped: bool = False
+
+    @property
+    def split(self) -> bool:
+        return self.out_bias is not None
 
 
 PRESETS: dict[str, Preset] = {
     "simple": Preset("none"),
     "trainable": Preset("rand"),  # the book's SelfAttention_v1: torch.rand matrices
     "linear": Preset("linear"),  # SelfAttention_v2 / CausalAttention: nn.Linear
-    "multi-head": Preset("linear", split=True, out_bias=True),  # MultiHeadAttention
-    "gqa": Preset("linear", True, False, kv_first=True, grouped=True),  # GroupedQueryAttention
-    "mqa": Preset("linear", True, False, kv_heads=1, kv_first=True, grouped=True),
-    "mla": Preset("latent", split=True, out_bias=True),  # MultiHeadLatentAttention
+    "multi-head": Preset("linear", out_bias=True),  # MultiHeadAttention
+    "gqa": Preset("linear", out_bias=False, kv_first=True, grouped=True),  # GroupedQueryAttention
+    "mqa": Preset("linear", out_bias=False, kv_heads=1, kv_first=True, grouped=True),
+    "mla": Preset("latent", out_bias=True),  # MultiHeadLatentAttention
 }
 SPLIT_MODES = tuple(m for m, p in PRESETS.items() if p.split)
 

@@ -15,7 +15,6 @@ from attncli.core.config import PRESETS, AttentionConfig
 from attncli.errors import InputError
 from attncli.init import TorchCPUGenerator
 
-ROLES = ("query", "key", "value")
 # The book's name of each projection: MultiHeadLatentAttention renames key/value to their
 # up-projections from the latent and adds the down-projection W_DKV.
 NAMES = {"query": "W_query", "key": "W_key", "value": "W_value", "out": "out_proj"}
