@@ -130,3 +130,34 @@ def test_plots_hatch_the_window_band_and_draw_cross_rectangles(pair):
     ax = next(ax for ax in weights_figure(cross).axes if ax.images)
     assert ax.images[0].get_array().shape == (4, 6)
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"m{j}" for j in range(6)]
+
+
+def test_tables_dim_the_cells_outside_the_window():
+    from rich.table import Table
+
+    from attncli.render.tables import render_result
+
+    r = compute(np.eye(5), mode="linear", d_out=2, causal=True, window=2)
+    table = next(t for t in render_result(r, ["weights"]).renderables if isinstance(t, Table))
+    for j, column in enumerate(table.columns[1:]):
+        dim = [cell.style == "dim" for cell in column._cells]
+        assert dim == [j > i or i - j >= 2 for i in range(5)]
+
+
+def test_hostile_tokens_of_queries_and_memory_are_shown_as_they_are(run, tmp_path):
+    hostile = ["[bold red]x[/]", "\x1b[31mred", "<b>h</b>"]
+    rows = "\n".join(f'"{t}",{i},1' for i, t in enumerate(hostile))
+    q = tmp_path / "q.csv"
+    q.write_text("token,a,b\n" + rows + "\n")
+    m = tmp_path / "m.csv"
+    m.write_text("token,a\n" + "\n".join(f'"{t}",{i}' for i, t in enumerate(hostile)) + "\n")
+    for args in (
+        ["compute", q, "--kv", m, "--mode", "linear", "--d-out", "2", "--full",
+         "--show", "weights,heatmap,stats"],
+        ["explain", q, "--query", "1"],
+    ):  # fmt: skip
+        done = run(*args)
+        assert done.exit_code == 0, done.stderr
+        assert "\x1b" not in done.stdout  # no escape sequence reaches the terminal
+        assert "[bold red]x[/]" in done.stdout and "\\x1b[31mred" in done.stdout
+        assert "<b>h</b>" in done.stdout

@@ -14,6 +14,7 @@ from rich.text import Text
 from attncli.elide import elide
 from attncli.explain import Section, Trace, Vector
 from attncli.render.tables import make_console, matrix_table
+from attncli.render.text import literal
 
 MARKDOWN_COLS = 16  # result vectors wider than this keep their ends around …
 
@@ -35,7 +36,7 @@ def print_trace(trace: Trace, precision: int = 4, file: IO[str] | None = None) -
 def _panel(number: int, section: Section, precision: int, width: int) -> Panel:
     body: list = [Text(section.formula, style="bold"), Text(section.why, style="italic")]
     if section.lines:
-        body.append(Text("\n".join(section.lines)))
+        body.append(Text("\n".join(literal(line) for line in section.lines)))
     body += [_vector_table(group, precision, width) for group in _same_labels(section.results)]
     spaced = [item for part in body for item in (Text(), part)][1:]  # a blank line between parts
     return Panel(

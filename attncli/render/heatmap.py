@@ -19,6 +19,7 @@ from rich.text import Text
 from attncli.core.result import AttentionResult
 from attncli.core.stats import row_stats, weight_maps
 from attncli.elide import elide
+from attncli.render.text import literal
 
 VIRIDIS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)])
 SHADES = " ·░▒▓█"
@@ -49,7 +50,7 @@ def heatmap(
     result: AttentionResult, width: int = 80, color: bool = True, precision: int = 2
 ) -> Group:
     """One map per head with token-labelled rows, numbered key columns and a legend."""
-    tokens, keys = result.tokens, result.keys_tokens
+    tokens, keys = [literal(t) for t in result.tokens], [literal(t) for t in result.keys_tokens]
     rows_at = [result.query] if result.query is not None else list(range(len(tokens)))
     hidden = result.hidden_keys(rows_at)
     idx_w, tok_w = len(str(len(tokens) - 1)), min(LABEL_MAX, max(len(t) for t in tokens))
@@ -100,7 +101,7 @@ def _legend(
 
 def stats_table(result: AttentionResult, k: int = 3, precision: int = 4) -> Group:
     """Per query (and head): the top-k attended tokens, the largest weight and the entropy."""
-    tokens, keys = result.tokens, result.keys_tokens
+    tokens, keys = [literal(t) for t in result.tokens], [literal(t) for t in result.keys_tokens]
     rows_at = [result.query] if result.query is not None else list(range(len(tokens)))
     visible = (~result.hidden_keys(rows_at)).sum(axis=1)
     items: list = []
@@ -115,7 +116,7 @@ def stats_table(result: AttentionResult, k: int = 3, precision: int = 4) -> Grou
             pairs = zip(st.top, st.top_weights, strict=True)
             top = ", ".join(f"{keys[j]} {v:.2f}" for j, v in pairs)
             ratio = st.entropy / st.max_entropy if st.max_entropy > 0 else 0.0
-            table.add_row(tokens[i], top, f"{st.max_weight:.{precision}f}",
+            table.add_row(Text(tokens[i]), Text(top), f"{st.max_weight:.{precision}f}",
                           f"{st.entropy:.{precision}f}", f"{ratio:.2f}")  # fmt: skip
         items.append(table)
     return Group(*items)

@@ -14,6 +14,7 @@ from rich.text import Text
 from attncli.core.kvcache import CacheRun
 from attncli.core.result import KEY_COLUMNS, STEPS, AttentionResult
 from attncli.elide import elide
+from attncli.render.text import label, literal
 
 MAX_ROWS = 12  # rows shown before the middle is elided (unless full)
 MAX_COLS = 8  # value columns shown before the middle is elided (unless full or narrower screens)
@@ -98,7 +99,7 @@ def summary_line(result: AttentionResult) -> Text:
     if c.dropout:
         parts.append(f"dropout {c.dropout}")
     if result.weights_source is not None:
-        parts.append(f"weights from {result.weights_source}")
+        parts.append(f"weights from {literal(result.weights_source)}")
     elif c.mode != "simple":
         parts.append(f"seed {c.seed}")
     parts += [c.dtype, f"engine {result.engine} on {result.device}"]
@@ -118,12 +119,11 @@ def render_result(
     each table fits ``width`` columns; numbers are never cut.
     """
     items: list[Text | Table] = [summary_line(result)]
-    rows_at = [result.query] if result.query is not None else range(len(result.tokens))
+    rows_at = [result.query] if result.query is not None else list(range(len(result.tokens)))
+    hidden = result.hidden_keys(rows_at)  # future keys, and keys outside a window
     for step in steps:
         arr = result.steps[step]
-        masked = None
-        if result.config.causal and step in KEY_COLUMNS:
-            masked = np.arange(arr.shape[-1])[None, :] > np.asarray(rows_at)[:, None]
+        masked = hidden if step in KEY_COLUMNS and hidden.any() else None
         for h, block in enumerate(arr if arr.ndim == 3 else [arr]):
             head = f" · head {h}" if arr.ndim == 3 else ""
             items.append(
@@ -158,8 +158,8 @@ def matrix_table(
 ) -> Table:
     """One labelled matrix. With a ``width``, the middle rows/columns are elided to fit it.
 
-    ``masked`` (same shape, bool) dims cells a causal mask hid; ``highlight_max`` bolds each
-    row's largest value.
+    ``masked`` (same shape, bool) dims cells a causal or window mask hid; ``highlight_max``
+    bolds each row's largest value.
     """
     cells = [[_format(v, precision) for v in row] for row in matrix]
     cell_w = max(len(c) for row in cells for c in row)
@@ -172,8 +172,9 @@ def matrix_table(
     table = Table(header_style="bold")
     table.add_column("", style="bold", max_width=LABEL_MAX, no_wrap=True, overflow="ellipsis")
     for j in col_idx:
-        label = "…" if j is None else columns[j]
-        table.add_column(label, justify="right", min_width=1 if j is None else cell_w, no_wrap=True)
+        header = Text("…") if j is None else label(columns[j])
+        width_j = 1 if j is None else cell_w
+        table.add_column(header, justify="right", min_width=width_j, no_wrap=True)
     for i in row_idx:
         if i is None:
             table.add_row("⋮", *("⋮" for _ in col_idx))
@@ -190,7 +191,7 @@ def matrix_table(
                 else ("bold green" if j == best else "")
             )
             styled.append(Text(cells[i][j], style=style))
-        table.add_row(rows[i], *styled)
+        table.add_row(label(rows[i]), *styled)
     return table
 
 
