@@ -72,3 +72,10 @@ def test_split_layers_counts_every_layer(ratio):
 def test_help_has_examples(run):
     done = run("kv-memory", "--help")
     assert done.exit_code == 0 and "Example" in done.stdout and "attn kv-memory" in done.stdout
+
+
+def test_dtype_names_of_attn_compute_are_accepted():
+    _, a = estimate(layers=1, heads=2, head_dim=4, dtype="bfloat16")
+    _, b = estimate(layers=1, heads=2, head_dim=4, dtype="bf16")
+    _, c = estimate(layers=1, heads=2, head_dim=4, dtype="float32")
+    assert a == b and c[0].bytes == 2 * a[0].bytes

@@ -573,14 +573,16 @@ def kv_memory(
     ] = "1:0",
     context: Annotated[int, opt("Cache", "Context length in tokens.", "--context")] = 1024,
     batch: Annotated[int, opt("Cache", "Sequences in the batch.", "--batch")] = 1,
-    dtype: Annotated[str, opt("Cache", "fp32, bf16, fp16, fp8 or int8.", "--dtype")] = "bf16",
+    dtype: Annotated[
+        str, opt("Cache", "fp32, bf16, fp16, fp8 or int8 (or float32, ...).", "--dtype")
+    ] = "bf16",
     fmt: Annotated[str, opt("Output", "table or json.", "--format", "-f")] = "table",
     debug: Debug = False,
 ) -> None:
     """KV-cache size of MHA, GQA, MLA and sliding-window attention side by side (the book's
     memory_estimator formulas)."""
     with errors_to_exit(debug):
-        from attncli.core.kvmemory import DTYPE_BYTES, estimate
+        from attncli.core.kvmemory import ALIASES, DTYPE_BYTES, estimate
 
         if fmt not in ("table", "json"):
             raise ConfigError(f"--format {fmt!r}: choose table or json")
@@ -590,6 +592,7 @@ def kv_memory(
             batch=batch, dtype=dtype,
         )  # fmt: skip
         mha = rows[0].bytes
+        dtype = ALIASES.get(dtype, dtype)
         if fmt == "json":
             doc = {
                 "config": {"layers": layers, "heads": heads, "head_dim": hd, "kv_heads": kv_heads,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from attncli.errors import ConfigError
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
+ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # attn compute's names
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def estimate(
                         ("batch", batch)):  # fmt: skip
         if value < 1:
             raise ConfigError(f"--{name} must be at least 1, got {value}")
+    dtype = ALIASES.get(dtype, dtype)
     if dtype not in DTYPE_BYTES:
         raise ConfigError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPE_BYTES)}")
     if (head_dim is None) == (emb_dim is None):
