@@ -124,3 +124,15 @@ def test_gqa_npz_without_mode_is_recognised_from_its_shapes(run, tmp_path):
     assert doc["mode"] == "gqa" and doc["params"]["kv_heads"] == 2
     bad = run("compute", "sample:cat", "--weights", path, "--heads", "4", "--kv-heads", "4")
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "W_key" in bad.stderr
+
+
+def test_help_lists_the_variant_options_and_the_mode_default():
+    from typer.testing import CliRunner
+
+    from attncli.cli import app
+
+    done = CliRunner().invoke(app, ["compute", "--help"], env={"COLUMNS": "300"})
+    for option in ("--kv-heads", "--latent-dim", "--window", "--rope", "--qk-norm", "--kv",
+                   "--kv-cache", "gqa", "mla"):  # fmt: skip
+        assert option in done.stdout
+    assert "[default: simple, or what --weights implies]" in done.stdout  # not eaten as markup

@@ -141,7 +141,7 @@ ModeOpt = Annotated[
     opt(
         "Attention",
         "Attention variant: the book's chapter 3 modes, gqa/mqa (grouped-query), mla (latent) "
-        "[default: simple, or what --weights implies].",
+        "\\[default: simple, or what --weights implies].",
         show_default=False,
     ),
 ]
