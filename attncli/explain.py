@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from attncli.core.kvcache import CacheRun
 from attncli.core.params import Projection
 from attncli.core.result import AttentionResult
 from attncli.core.stats import row_stats
@@ -67,10 +68,16 @@ class Trace:
         return doc
 
 
-def build_trace(result: AttentionResult, query: int, precision: int = 4) -> Trace:
-    """The trace of row ``query`` of a full (not query-narrowed) ``result``."""
-    sections = tuple(_Tracer(result, query, precision).sections())
-    return Trace(query, result.tokens[query], result.params(), result.tokens, sections)
+def build_trace(
+    result: AttentionResult, query: int, precision: int = 4, cache: CacheRun | None = None
+) -> Trace:
+    """The trace of row ``query`` of a full (not query-narrowed) ``result``; with ``cache`` (a
+    token-by-token KV-cache run of it) a section on what the cache holds at that token."""
+    tracer = _Tracer(result, query, precision)
+    sections = tracer.sections()
+    if cache is not None:
+        sections.insert(len(sections) - 1, tracer.kv_cache(cache))
+    return Trace(query, result.tokens[query], result.params(), result.tokens, tuple(sections))
 
 
 class _Tracer:
@@ -79,8 +86,10 @@ class _Tracer:
     def __init__(self, result: AttentionResult, i: int, precision: int) -> None:
         self.r, self.i, self.p = result, i, precision
         self.c = result.config
+        self.spec = result.config.spec()
         # tokens as the prose shows them (visible, shortened); vectors keep the exact labels
         self.tok = tuple(label(t, TOKEN_MAX) for t in result.tokens)
+        self.keys = tuple(label(t, TOKEN_MAX) for t in result.keys_tokens)  # memory's, if cross
         self.me = self.tok[i]
 
     # ---- formatting ----------------------------------------------------------------------------
@@ -114,7 +123,7 @@ class _Tracer:
 
     def per_key(self, line) -> list[str]:
         """``line(j)`` for each key j worth writing, an ellipsis line for the elided middle."""
-        n = len(self.tok)
+        n = len(self.keys)
         idx = elide(n, MAX_KEYS, 8, 3)
         return [f"… ({n - 11} more keys) …" if j is None else line(j) for j in idx]
 
@@ -125,18 +134,27 @@ class _Tracer:
     # ---- sections ------------------------------------------------------------------------------
 
     def sections(self) -> list[Section]:
-        steps = self.r.steps
+        steps, spec = self.r.steps, self.spec
         out = [self.inputs()]
-        if self.c.mode != "multi-head":
-            out += self.attention(steps["queries"], steps["keys"], steps["values"], None)
-        else:
+        # the queries and keys the scores are made of: after QK-norm and RoPE when asked for
+        q = steps.get("queries_rope", steps.get("queries_norm", steps["queries"]))
+        k = steps.get("keys_rope", steps.get("keys_norm", steps["keys"]))
+        if "latent" in steps:
+            out.append(self.latent())
+        if spec.split:
             out.append(self.heads())
-            hd = self.c.head_dim
-            for h in range(self.c.heads):
-                cols = slice(h * hd, (h + 1) * hd)
-                out += self.attention(
-                    *(steps[s][:, cols] for s in ("queries", "keys", "values")), h
-                )
+        if spec.qk_norm:
+            out.append(self.qk_norm())
+        if spec.rope_base is not None:
+            out.append(self.rope())
+        if not spec.split:
+            out += self.attention(q, k, steps["values"], None)
+        else:
+            hd = spec.head_dim
+            for h in range(spec.heads):
+                g = h // spec.group  # the key/value head this query head shares
+                qc, kc = slice(h * hd, (h + 1) * hd), slice(g * hd, (g + 1) * hd)
+                out += self.attention(q[:, qc], k[:, kc], steps["values"][:, kc], h)
             out += self.output_projection()
         out.append(self.summary())
         return out
@@ -155,19 +173,34 @@ class _Tracer:
             )
         lines = [f"x({self.me}) = {self.row_text(x[self.i])}"]
         results = [self.vec(f"x({self.me})", x[self.i])]
+        params, latent = self.r.parameters, self.r.steps.get("latent")
+        if latent is not None and not self.c.cross:
+            bias = " + b" if params.latent.bias is not None else ""
+            lines.append(
+                f"c({self.me}) = x({self.me})·W_DKV{bias}  (the latent, {len(latent[0])} wide):"
+            )
+            lines += self.projection("c", x[self.i], params.latent, latent[self.i])
+            results.append(self.vec(f"c({self.me})", latent[self.i]))
+        src, src_name = (x, "x") if latent is None else (latent, "c")
         for role, step in (("query", "queries"), ("key", "keys"), ("value", "values")):
-            letter, proj = role[0], getattr(self.r.parameters, role)
+            if role != "query" and self.c.cross:
+                continue  # keys and values belong to the memory's tokens, listed below
+            letter, proj = role[0], getattr(params, role)
             row = self.r.steps[step][self.i]
             bias = " + b" if proj.bias is not None else ""
-            lines.append(f"{letter}({self.me}) = x({self.me})·W_{role}{bias}:")
-            lines += self.projection(letter, x[self.i], proj, row)
+            inp, name = (x, "x") if role == "query" else (src, src_name)
+            w_name = {"key": "W_UK", "value": "W_UV"}.get(role) if latent is not None else None
+            lines.append(f"{letter}({self.me}) = {name}({self.me})·{w_name or 'W_' + role}{bias}:")
+            lines += self.projection(letter, inp[self.i], proj, row)
             results.append(self.vec(f"{letter}({self.me})", row))
+        source = "m_j" if self.c.cross else f"{src_name}_j"
         for role in ("key", "value"):
             rows = self.r.steps[f"{role}s"]
-            lines.append(f"every token's {role} ({role[0]}_j = x_j·W_{role}):")
+            w_name = {"key": "W_UK", "value": "W_UV"}[role] if latent is not None else f"W_{role}"
+            lines.append(f"every token's {role} ({role[0]}_j = {source}·{w_name}):")
             lines += self.per_key(
                 lambda j, rows=rows, role=role: (
-                    f"  {role[0]}({self.tok[j]}) = {self.row_text(rows[j])}"
+                    f"  {role[0]}({self.keys[j]}) = {self.row_text(rows[j])}"
                 )
             )
         return Section(
@@ -196,16 +229,143 @@ class _Tracer:
             )
         return lines
 
+    def head_rows(self, step: str, row: int) -> list[tuple[int, np.ndarray]]:
+        """(head, that head's slice of ``row`` of ``step``): heads of queries, or of keys."""
+        a = self.r.steps[step][row]
+        hd = self.spec.head_dim
+        return [(h, a[h * hd : (h + 1) * hd]) for h in range(len(a) // hd)]
+
+    def latent(self) -> Section:
+        spec, c = self.spec, self.r.steps["latent"]
+        d_kv = 2 * self.c.d_out
+        lines = [
+            f"c_j = x_j·W_DKV is {spec.latent_dim} numbers per token; k_j = c_j·W_UK and "
+            f"v_j = c_j·W_UV are {self.c.d_out} each",
+            f"the KV cache keeps c: {spec.latent_dim} numbers per token instead of the "
+            f"{d_kv} of keys and values ({self.num(d_kv / spec.latent_dim)}× less)",
+        ]
+        row = self.i if not self.c.cross else 0
+        label = self.keys[row]
+        return Section(
+            "latent",
+            "Latent keys and values (multi-head latent attention)",
+            "c = x·W_DKV,  k = c·W_UK,  v = c·W_UV",
+            r"c_j = x_j W_{DKV},\quad k_j = c_j W_{UK},\quad v_j = c_j W_{UV}",
+            "Keys and values are rebuilt from one small latent vector per token, so generation "
+            "caches that vector instead of every head's keys and values (DeepSeek-V2/V3): the "
+            "memory of long contexts shrinks, the attention itself is unchanged in form.",
+            tuple(lines),
+            (self.vec(f"c({label})", c[row]),),
+        )
+
+    def qk_norm(self) -> Section:
+        lines, results = [], []
+        pairs = [("q", "queries", self.i)]
+        if not self.c.cross:
+            pairs.append(("k", "keys", self.i))
+        for letter, step, row in pairs:
+            after = dict(self.head_rows(f"{step}_norm", row))
+            for h, before in self.head_rows(step, row):
+                rms_b = float(np.sqrt(np.mean(np.square(before, dtype=np.float64))))
+                rms_a = float(np.sqrt(np.mean(np.square(after[h], dtype=np.float64))))
+                lines.append(
+                    f"head {h}: RMS({letter}({self.me})) = {self.num(rms_b)} → {self.num(rms_a)}"
+                )
+            results.append(
+                self.vec(f"{letter}({self.me}) normed", self.r.steps[f"{step}_norm"][row])
+            )
+        return Section(
+            "qk_norm",
+            "QK-norm",
+            "q̂ = q / √(mean(q²) + ε), likewise k; ε = 1e-6, per head",
+            r"\hat q = \frac{q}{\sqrt{\tfrac{1}{d}\sum_c q_c^2 + \epsilon}}",
+            "Scaling every head's query and key to unit RMS bounds the scores, so no head's "
+            "softmax collapses onto one token as weights grow in training (Qwen3, Gemma 3).",
+            tuple(lines),
+            tuple(results),
+        )
+
+    def rope(self) -> Section:
+        spec, p = self.spec, self.i
+        d, base = spec.head_dim, spec.rope_base
+        assert base is not None
+        lines = [f"{self.me} is at position {p}; pair t rotates dimensions t and t+{d // 2}:"]
+        for t in elide(d // 2, MAX_TERMS, 3, 2):
+            if t is None:
+                lines.append("  …")
+                continue
+            theta = base ** (-2 * t / d)
+            lines.append(
+                f"  pair {t}: θ = {base:g}^(−{2 * t}/{d}) = {self.num(theta)}, "
+                f"angle = {p}·θ = {self.num(p * theta)} rad"
+            )
+        before_q = self.r.steps.get("queries_norm", self.r.steps["queries"])[self.i, :d]
+        before_k = self.r.steps.get("keys_norm", self.r.steps["keys"])[:, :d]
+        before = before_k @ before_q
+        after = (
+            self.r.steps["scores"][self.i]
+            if self.r.steps["scores"].ndim == 2
+            else (self.r.steps["scores"][0, self.i])
+        )
+        head = " (head 0)" if spec.split else ""
+        lines.append(f"scores{head} before → after rotation (the scores step):")
+        lines += self.per_key(
+            lambda j: (
+                f"  ω({self.me}, {self.keys[j]}): {self.num(before[j])} → {self.num(after[j])}"
+            )
+        )
+        return Section(
+            "rope",
+            "Rotary position embedding (RoPE)",
+            "q' = q·cos(pθ) + rotate_half(q)·sin(pθ), likewise k at its own position",
+            r"q'_p = q_p \cos(p\theta) + \mathrm{rot}(q_p) \sin(p\theta),\ "
+            r"\theta_t = b^{-2t/d}",
+            "Attention by itself ignores order. Rotating each pair of dimensions by an angle "
+            "proportional to the position makes q'·k' depend on the distance between the tokens, "
+            "not on where they sit (Llama, Qwen, Gemma, Mistral): relative positions for free.",
+            tuple(lines),
+            (
+                self.vec(f"q({self.me}) rotated", self.r.steps["queries_rope"][self.i]),
+                self.vec(f"ω before rotation{head}", before, self.r.keys_tokens),
+                self.vec(f"ω after rotation{head}", after, self.r.keys_tokens),
+            ),
+        )
+
     def heads(self) -> Section:
-        hd, n = self.c.head_dim, self.c.heads
-        lines = [f"head {h}: columns {h * hd}–{(h + 1) * hd - 1} of Q, K and V" for h in range(n)]
+        hd, n, spec = self.c.head_dim, self.c.heads, self.spec
+        if spec.group == 1 and spec.kv_heads == n:
+            lines = [
+                f"head {h}: columns {h * hd}–{(h + 1) * hd - 1} of Q, K and V" for h in range(n)
+            ]
+            return Section(
+                "heads",
+                "Splitting into heads",
+                f"Q = [{' | '.join(f'Q_{h}' for h in range(n))}], likewise K and V; d_k = {hd}",
+                r"Q = [Q_0 \mid \dots \mid Q_{h-1}],\quad d_k = d_\text{out} / h",
+                "Each head attends with its own slice of the projections, so different heads can "
+                "learn to look for different relations (names in one head, places in another).",
+                tuple(lines),
+            )
+        g = spec.group
+        lines = [
+            f"key/value head {kv} (columns {kv * hd}–{(kv + 1) * hd - 1} of K and V) serves query "
+            f"heads {', '.join(str(h) for h in range(kv * g, (kv + 1) * g))}"
+            for kv in range(spec.kv_heads)
+        ]
+        kind = "multi-query" if spec.kv_heads == 1 else "grouped-query"
+        lines.append(
+            f"{n} query heads, {spec.kv_heads} key/value head(s): the KV cache keeps "
+            f"{spec.kv_heads}/{n} of multi-head attention's keys and values"
+        )
         return Section(
             "heads",
-            "Splitting into heads",
-            f"Q = [{' | '.join(f'Q_{h}' for h in range(n))}], likewise K and V; d_k = {hd}",
-            r"Q = [Q_0 \mid \dots \mid Q_{h-1}],\quad d_k = d_\text{out} / h",
-            "Each head attends with its own slice of the projections, so different heads can learn "
-            "to look for different relations (names in one head, places in another).",
+            f"Splitting into heads ({kind} attention)",
+            f"head h uses Q_h, K_⌊h/{g}⌋, V_⌊h/{g}⌋; d_k = {hd}",
+            r"\text{head}_h = \text{Attn}(Q_h, K_{\lfloor h/g \rfloor}, V_{\lfloor h/g \rfloor})",
+            "Generation keeps every earlier token's keys and values (the KV cache), and its size "
+            "is what limits context length and batch size. Sharing one key/value head among "
+            f"{g} consecutive query heads divides that memory by {g} while each query head still "
+            "asks its own question (Llama 3, Qwen3, Gemma 3 use it; one shared head is MQA).",
             tuple(lines),
         )
 
@@ -241,10 +401,15 @@ class _Tracer:
         self, q: np.ndarray, k: np.ndarray, s: np.ndarray, pre: str, h: int | None
     ) -> Section:
         terms = tuple(
-            {"key": self.r.tokens[j], "q": q.tolist(), "k": k[j].tolist(), "value": float(s[j])}
-            for j in range(len(self.tok))
+            {
+                "key": self.r.keys_tokens[j],
+                "q": q.tolist(),
+                "k": k[j].tolist(),
+                "value": float(s[j]),
+            }
+            for j in range(len(self.keys))
         )
-        lines = self.per_key(lambda j: f"ω({self.me}, {self.tok[j]}) = " + self.dot(q, k[j], s[j]))
+        lines = self.per_key(lambda j: f"ω({self.me}, {self.keys[j]}) = " + self.dot(q, k[j], s[j]))
         return Section(
             "scores",
             pre + "Attention scores",
@@ -253,7 +418,7 @@ class _Tracer:
             "The dot product measures how well the query and each key point the same way: the "
             "larger it is, the more relevant that token is to this one.",
             tuple(lines),
-            (self.vec("ω", s, self.r.tokens),),
+            (self.vec("ω", s, self.r.keys_tokens),),
             h,
             terms,
         )
@@ -279,11 +444,13 @@ class _Tracer:
             "softmax towards one-hot (all weight on one key, tiny gradients). Dividing by √d_k "
             "keeps the spread steady whatever the dimension.",
             tuple(lines),
-            (self.vec("ω'", scaled, self.r.tokens),),
+            (self.vec("ω'", scaled, self.r.keys_tokens),),
             h,
         )
 
     def mask(self, masked: np.ndarray, symbol: str, pre: str, h: int | None) -> Section:
+        if self.c.window is not None:
+            return self.window_mask(masked, symbol, pre, h)
         hidden = self.tok[self.i + 1 :]
         shown = ", ".join(hidden[:MAX_KEYS]) + (", …" if len(hidden) > MAX_KEYS else "")
         lines = [
@@ -302,6 +469,32 @@ class _Tracer:
             h,
         )
 
+    def window_mask(self, masked: np.ndarray, symbol: str, pre: str, h: int | None) -> Section:
+        w, i = self.c.window, self.i
+        first = max(0, i - w + 1)
+        before = self.tok[:first]
+        shown = ", ".join(before[:MAX_KEYS]) + (", …" if len(before) > MAX_KEYS else "")
+        band = "".join("■" if first <= j <= i else "·" for j in range(min(len(self.tok), 80)))
+        lines = [
+            f"{self.me} is token {i}: with window W = {w} it may look at tokens {first}–{i}",
+            f"hidden as too far back (i − j ≥ {w}): {shown}" if before else "nothing too far back",
+            f"hidden as future (j > i): {len(self.tok) - i - 1} token(s)",
+            f"row {i} of the band (■ seen, · hidden): {band}",
+        ]
+        return Section(
+            "masked_scores",
+            pre + "Sliding-window causal mask",
+            f"{symbol}(q_i, k_j) = -∞ for j > i or i − j ≥ W",
+            r"\omega'_{ij} = -\infty \quad \text{for } j > i \text{ or } i - j \ge W",
+            "Each token attends only to itself and the W−1 tokens before it: the mask is a band "
+            "along the diagonal. Work and the KV cache grow with n·W instead of n², which is "
+            "what lets long contexts fit (Mistral, Gemma 3); stacked layers still pass "
+            "information further back than W.",
+            tuple(lines),
+            (self.vec(f"masked {symbol}", masked, self.r.keys_tokens),),
+            h,
+        )
+
     def softmax(self, s: np.ndarray, w: np.ndarray, sym: str, pre: str, h: int | None) -> Section:
         seen = np.isfinite(s)
         m = float(s[seen].max())
@@ -310,14 +503,14 @@ class _Tracer:
 
         def exp_line(j: int) -> str:
             if not seen[j]:
-                return f"exp(-∞) = 0  ({self.tok[j]} is masked)"
+                return f"exp(-∞) = 0  ({self.keys[j]} is masked)"
             return f"exp({self.num(s[j])} − {self.factor(m)}) = {self.num(exps[j])}"
 
         def ratio_line(j: int) -> str:
             if not seen[j]:
-                return f"α({self.me}, {self.tok[j]}) = 0  (masked)"
+                return f"α({self.me}, {self.keys[j]}) = 0  (masked)"
             ratio = f"{self.num(exps[j])} / {self.num(total)}"
-            return f"α({self.me}, {self.tok[j]}) = {ratio} = {self.num(w[j])}"
+            return f"α({self.me}, {self.keys[j]}) = {ratio} = {self.num(w[j])}"
 
         lines = [
             f"m = max_j {sym}_j = {self.num(m)}  (subtracted first; the weights do not change)",
@@ -336,7 +529,7 @@ class _Tracer:
             "attention'. Dividing by the plain sum (the seeds' first try) breaks on negative or "
             "zero-sum scores; subtracting the max m keeps exp from overflowing.",
             tuple(lines),
-            (self.vec("α", w, self.r.tokens),),
+            (self.vec("α", w, self.r.keys_tokens),),
             h,
         )
 
@@ -369,7 +562,7 @@ class _Tracer:
 
     def dropout(self, before: np.ndarray, after: np.ndarray, pre: str, h: int | None) -> Section:
         p = self.c.dropout
-        dropped = [self.tok[j] for j in range(len(self.tok)) if after[j] == 0 and before[j] != 0]
+        dropped = [self.keys[j] for j in range(len(self.keys)) if after[j] == 0 and before[j] != 0]
         scale = self.num(1 / (1 - p)) if p < 1 else "∞ (every weight dropped)"
         lines = [
             f"p = {p}: each weight is kept with probability 1 − p and then multiplied by {scale}",
@@ -383,7 +576,7 @@ class _Tracer:
             "In training, randomly dropping attention weights keeps the model from relying on a "
             "few tokens; rescaling the rest keeps the expected total unchanged.",
             tuple(lines),
-            (self.vec("α after dropout", after, self.r.tokens),),
+            (self.vec("α after dropout", after, self.r.keys_tokens),),
             h,
         )
 
@@ -442,24 +635,57 @@ class _Tracer:
         )
         return [joined, projected]
 
+    def kv_cache(self, cache: CacheRun) -> Section:
+        step = cache.steps[self.i]
+        lines = [
+            f"generating {self.me} (token {self.i}): its query attends to the {step.entries} "
+            f"cached token(s), {step.width} numbers each ({cache.stores}) = {step.bytes:,} bytes",
+            *[
+                f"  after {self.tok[s.token]}: {s.entries} cached, {s.bytes:,} bytes"
+                for s in cache.steps[: self.i + 1][-MAX_KEYS:]
+            ],
+            f"context row from the cache vs the full computation: max |Δ| = "
+            f"{step.max_abs_diff:.2e}; all {len(cache.steps)} rows "
+            + ("equal within tolerance" if cache.equal else "DIFFER"),
+        ]
+        return Section(
+            "kv_cache",
+            "KV cache (token by token, as generation runs)",
+            "K ← [K; k_t],  V ← [V; v_t],  z_t = softmax(q_t·Kᵀ)·V",
+            r"z_t = \mathrm{softmax}(q_t K_{\le t}^\top / \sqrt{d_k})\, V_{\le t}",
+            "A model generating text computes one new token at a time; keeping the keys and "
+            "values of earlier tokens avoids recomputing them, at the price of memory that grows "
+            "with the context. GQA, MLA and sliding windows exist to shrink that cache.",
+            tuple(lines),
+            (self.vec(f"z({self.me}) from the cache", cache.context[self.i]),),
+        )
+
+    def visible(self) -> int:
+        """How many keys this query may see."""
+        if not self.c.causal:
+            return len(self.keys)
+        return self.i + 1 if self.c.window is None else min(self.i + 1, self.c.window)
+
     def summary(self) -> Section:
         weights = self.r.steps["weights"]
         rows = (
             [(None, weights[self.i])] if weights.ndim == 2 else list(enumerate(weights[:, self.i]))
         )
-        visible = self.i + 1 if self.c.causal else len(self.tok)
+        visible = self.visible()
         lines, results = [], []
         for h, w in rows:
             st = row_stats(w, TOP_K, visible)
             label = "" if h is None else f"head {h}: "
-            most = ", ".join(f"{self.tok[j]} ({self.num(w[j])})" for j in st.top)
+            most = ", ".join(f"{self.keys[j]} ({self.num(w[j])})" for j in st.top)
             lines.append(f"{label}attends most to {most}")
             lines.append(
                 f"{label}entropy H = {self.num(st.entropy)} nats (0: all on one token; "
                 f"{self.num(st.max_entropy)}: spread evenly over {visible})"
             )
             name = f"top {len(st.top)}" + ("" if h is None else f", head {h}")
-            results.append(self.vec(name, w[list(st.top)], tuple(self.r.tokens[j] for j in st.top)))
+            results.append(
+                self.vec(name, w[list(st.top)], tuple(self.r.keys_tokens[j] for j in st.top))
+            )
         return Section(
             "summary",
             "Summary",

@@ -1,6 +1,11 @@
 """One timed case in a fresh process, so that its peak memory is its own.
 
-    python benchmarks/worker.py attncli|torch N D simple|linear 0|1 REPEAT
+    python benchmarks/worker.py attncli|torch N D simple|linear|gqa-H-G|window-W 0|1 REPEAT
+
+gqa-H-G: the attention kernel alone on H query heads sharing G key/value heads of width D
+(attncli's blockwise context reading shared heads vs SDPA with ``enable_gqa``); window-W: one
+head, causal, sliding window W (attncli's banded blockwise path vs SDPA with the window as a
+boolean mask).
 
 Prints JSON: the best of REPEAT runs (after a warm-up) in seconds, and this process's peak RSS.
 """
@@ -16,6 +21,8 @@ import numpy as np
 
 def case(kind: str, n: int, d: int, mode: str, causal: bool):
     """A callable computing the context of random (n, d) float32 embeddings."""
+    if mode.startswith(("gqa-", "window-")):
+        return kernel_case(kind, n, d, mode, causal)
     x = np.random.default_rng(0).standard_normal((n, d), dtype=np.float32)
     if kind == "attncli":
         from attncli import compute
@@ -35,6 +42,45 @@ def case(kind: str, n: int, d: int, mode: str, causal: bool):
             q, k, v = (layer(t) for layer in layers) if layers else (t, t, t)
             q, k, v = (a[None, None] for a in (q, k, v))  # 4-D: torch's fused path
             return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+    return run
+
+
+def kernel_case(kind: str, n: int, d: int, mode: str, causal: bool):
+    """Grouped-query or sliding-window attention on random (heads, n, d) queries, keys, values."""
+    rng = np.random.default_rng(0)
+    name, *numbers = mode.split("-")
+    heads, kv_heads = (int(numbers[0]), int(numbers[1])) if name == "gqa" else (1, 1)
+    window = int(numbers[0]) if name == "window" else None
+    causal = causal or window is not None
+    q = rng.standard_normal((heads, n, d), dtype=np.float32)
+    k, v = (rng.standard_normal((kv_heads, n, d), dtype=np.float32) for _ in range(2))
+    scale = 1 / np.sqrt(d)
+    if kind == "attncli":
+        from attncli.engines.numpy_engine import NumpyEngine
+
+        engine = NumpyEngine()
+
+        def run():
+            with engine.context_scope():
+                return engine.context(q, k, v, scale, causal, window=window)
+
+        return run
+    import torch
+
+    tq, tk, tv = (torch.from_numpy(a)[None] for a in (q, k, v))  # 4-D: (1, heads, n, d)
+    mask = None
+    if window is not None:
+        i = torch.arange(n)
+        diff = i[:, None] - i[None, :]
+        mask = (diff >= 0) & (diff < window)
+
+    def run():
+        with torch.no_grad():
+            return torch.nn.functional.scaled_dot_product_attention(
+                tq, tk, tv, attn_mask=mask, is_causal=causal and mask is None,
+                enable_gqa=kv_heads != heads,
+            )  # fmt: skip
 
     return run
 

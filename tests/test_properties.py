@@ -90,3 +90,35 @@ def test_blockwise_path_equals_full_path(x, mode, causal):
     fast = compute(x, context_only=True, **kw)
     scale = max(1.0, float(np.abs(full.context).max()))
     np.testing.assert_allclose(fast.context, full.context, atol=1e-5 * scale, rtol=1e-5)
+
+
+@st.composite
+def variant(draw):
+    """A random point of the attention spec: mode, heads/kv heads, window, RoPE, QK-norm."""
+    mode = draw(st.sampled_from(["multi-head", "gqa", "mqa", "mla", "linear", "simple"]))
+    heads = draw(st.sampled_from([1, 2, 4])) if mode not in ("linear", "simple") else None
+    options = {"mode": mode, "causal": draw(st.booleans())}
+    if mode != "simple":
+        options["d_out"] = 2 * (heads or 1) * draw(st.integers(1, 3))
+    if heads is not None:
+        options["heads"] = heads
+    if mode == "gqa":
+        options["kv_heads"] = draw(st.sampled_from([g for g in (1, 2, 4) if heads % g == 0]))
+    if options["causal"] and draw(st.booleans()):
+        options["window"] = draw(st.integers(1, 10))
+    options["qk_norm"] = draw(st.booleans())
+    options["rope"] = mode != "simple" and draw(st.booleans())
+    return options
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=inputs(), options=variant())
+def test_variants_blockwise_equals_full_and_masks_hold(x, options):
+    full = compute(x, **options)
+    fast = compute(x, context_only=True, **options)
+    np.testing.assert_allclose(fast.context, full.context, rtol=1e-4, atol=1e-4)
+    w = full.weights
+    np.testing.assert_allclose(w.sum(-1), 1, atol=1e-5)
+    n = x.shape[0]
+    hidden = full.hidden_keys(list(range(n)))
+    assert np.all(w[..., hidden] == 0)  # future keys and keys outside the window

@@ -217,7 +217,8 @@ ModeOpt = Annotated[
     Mode | None,
     opt(
         "Attention",
-        "Attention variant (the book's chapter 3) [default: simple, or what --weights implies].",
+        "Attention variant: the book's chapter 3 modes, gqa/mqa (grouped-query), mla (latent) "
+        "\\[default: simple, or what --weights implies].",
         show_default=False,
     ),
 ]
@@ -233,7 +234,78 @@ Heads = Annotated[
     int | None,
     opt(
         "Attention",
-        "Heads in multi-head mode; must divide d_out (default: 2, or 1 for an odd d_out).",
+        "Query heads (multi-head, gqa, mqa, mla); must divide d_out (default: 2, or 1 for an odd "
+        "d_out).",
+        show_default=False,
+    ),
+]
+
+
+KvHeads = Annotated[
+    int | None,
+    opt(
+        "Attention",
+        "gqa: key/value heads, shared by consecutive query heads; must divide --heads "
+        "(1 is multi-query attention).",
+        "--kv-heads",
+        show_default=False,
+    ),
+]
+
+
+LatentDim = Annotated[
+    int | None,
+    opt(
+        "Attention",
+        "mla: width of the latent C = X·W_DKV (default: max(16, d_out // 8)).",
+        "--latent-dim",
+        show_default=False,
+    ),
+]
+
+
+Window = Annotated[
+    int | None,
+    opt(
+        "Attention",
+        "Sliding window (with --causal): each query sees itself and the W−1 keys before it.",
+        "--window",
+        show_default=False,
+    ),
+]
+
+
+Rope = Annotated[
+    bool, opt("Attention", "Rotate each head's queries and keys by position (RoPE).", "--rope")
+]
+
+
+RopeBase = Annotated[float, opt("Attention", "RoPE's base θ.", "--rope-base")]
+
+
+QkNorm = Annotated[
+    bool,
+    opt("Attention", "RMSNorm each head's queries and keys before RoPE (Qwen3).", "--qk-norm"),
+]
+
+
+KvCache = Annotated[
+    bool,
+    opt(
+        "Output",
+        "Recompute token by token with a KV cache, as generation does (causal): check it equals "
+        "the full result, show the cache's length and bytes per token.",
+        "--kv-cache",
+    ),
+]
+
+
+Kv = Annotated[
+    str | None,
+    opt(
+        "Input",
+        "Cross-attention: keys and values from this memory (a file, '-', sample:NAME).",
+        "--kv",
         show_default=False,
     ),
 ]
@@ -257,7 +329,8 @@ Scale = Annotated[
 
 
 QkvBias = Annotated[
-    bool, opt("Attention", "Bias in the Q/K/V Linear layers (linear, multi-head).", "--qkv-bias")
+    bool,
+    opt("Attention", "Bias in the Q/K/V Linear layers (modes with Linear layers).", "--qkv-bias"),
 ]
 
 

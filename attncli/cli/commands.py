@@ -30,13 +30,20 @@ from attncli.cli.app import (
     Input,
     InputFormat,
     InputFormatOpt,
+    Kv,
+    KvCache,
+    KvHeads,
+    LatentDim,
     ModeOpt,
     Output,
     PlotKind,
     PlotStep,
     PlotTitle,
     Precision,
+    QkNorm,
     QkvBias,
+    Rope,
+    RopeBase,
     Scale,
     Seed,
     StepOpt,
@@ -44,6 +51,7 @@ from attncli.cli.app import (
     VMax,
     Weights,
     WeightsPrefix,
+    Window,
     app,
     command_line,
     errors_to_exit,
@@ -97,6 +105,14 @@ def compute(
     dropout: Dropout = 0.0,
     scale: Scale = None,
     qkv_bias: QkvBias = False,
+    kv_heads: KvHeads = None,
+    latent_dim: LatentDim = None,
+    window: Window = None,
+    rope: Rope = False,
+    rope_base: RopeBase = 10000.0,
+    qk_norm: QkNorm = False,
+    kv: Kv = None,
+    kv_cache: KvCache = False,
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
     weights: Weights = None,
@@ -167,11 +183,13 @@ def compute(
             weights, weights_prefix, engine, device,
             context_only=bool(wanted) and not views and set(wanted) <= CONTEXT_STEPS,
             quiet=quiet, mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout,
-            scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+            scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype, kv=kv, inputs=inputs,
+            input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim, window=window,
+            rope=rope, rope_base=rope_base, qk_norm=qk_norm,
         )  # fmt: skip
         if batch and fmt is Format.table:
             fmt = Format.jsonl  # a batch is a stream of records: JSON Lines
-        sources = [*inputs, weights]
+        sources = [*inputs, weights, kv]
         check_distinct({"--output": output, "--save-weights": save_weights})
         for path in (output, save_weights):
             if path is not None:
@@ -179,16 +197,26 @@ def compute(
         if batch or len(inputs) > 1 or fmt is Format.jsonl:
             if save_weights is not None:
                 raise ConfigError("--save-weights takes a single input (the weights are shared)")
+            if kv_cache:
+                raise ConfigError("--kv-cache takes a single input and --format table or json")
             failed = _run_many(inputs, runner, batch, fail_fast, fmt, show, views, query,
                                precision, full, output, input_format, vmax)  # fmt: skip
             if failed:
                 raise typer.Exit(2)
             return
-        result = narrow(runner.run(load_input(inputs[0], input_format)), query)
+        full_result = runner.run(load_input(inputs[0], input_format))
+        cache = None
+        if kv_cache:
+            from attncli.core.kvcache import cached_run
+
+            cache = cached_run(full_result)
+            if not cache.equal:
+                sys.stderr.write("attn: note: the KV-cache run differs from the full one\n")
+        result = narrow(full_result, query)
         if save_weights is not None:
             save_weights_of(result, save_weights, sources)
         emit(result, fmt, show, precision, full, output, sources, views, vmax,
-             command_line(ctx))  # fmt: skip
+             command_line(ctx), cache=cache)  # fmt: skip
 
 
 def _run_many(
@@ -282,6 +310,14 @@ def explain(
     dropout: Dropout = 0.0,
     scale: Scale = None,
     qkv_bias: QkvBias = False,
+    kv_heads: KvHeads = None,
+    latent_dim: LatentDim = None,
+    window: Window = None,
+    rope: Rope = False,
+    rope_base: RopeBase = 10000.0,
+    qk_norm: QkNorm = False,
+    kv: Kv = None,
+    kv_cache: KvCache = False,
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
     weights: Weights = None,
@@ -313,12 +349,19 @@ def explain(
         runner = Runner(
             weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
             causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+            kv=kv, input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim,
+            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm, inputs=[input],
         )  # fmt: skip
         result = runner.run(load_input(input, input_format))
         index = 0 if query is None else find_query(result.tokens, query)
-        trace = build_trace(result, index, precision)
+        cache = None
+        if kv_cache:
+            from attncli.core.kvcache import cached_run
+
+            cache = cached_run(result)
+        trace = build_trace(result, index, precision, cache)
         if output is not None:
-            check_not_input(output, [input, weights])
+            check_not_input(output, [input, weights, kv])
         if fmt is ExplainFormat.html:
             from attncli.render.html import explain_page
 
@@ -350,6 +393,13 @@ def heatmap(
     dropout: Dropout = 0.0,
     scale: Scale = None,
     qkv_bias: QkvBias = False,
+    kv_heads: KvHeads = None,
+    latent_dim: LatentDim = None,
+    window: Window = None,
+    rope: Rope = False,
+    rope_base: RopeBase = 10000.0,
+    qk_norm: QkNorm = False,
+    kv: Kv = None,
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
     weights: Weights = None,
@@ -366,6 +416,8 @@ def heatmap(
     compute(
         [input], mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
         qkv_bias=qkv_bias, dtype=dtype, seed=seed, weights=weights, weights_prefix=weights_prefix,
+        kv_heads=kv_heads, latent_dim=latent_dim, window=window, rope=rope, rope_base=rope_base,
+        qk_norm=qk_norm, kv=kv,
         engine=engine, device=device, fmt=Format.table, show=show, query=query, output=output,
         input_format=input_format, debug=debug, vmax=vmax,
     )  # fmt: skip
@@ -397,6 +449,13 @@ def plot(
     dropout: Dropout = 0.0,
     scale: Scale = None,
     qkv_bias: QkvBias = False,
+    kv_heads: KvHeads = None,
+    latent_dim: LatentDim = None,
+    window: Window = None,
+    rope: Rope = False,
+    rope_base: RopeBase = 10000.0,
+    qk_norm: QkNorm = False,
+    kv: Kv = None,
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
     weights: Weights = None,
@@ -425,10 +484,12 @@ def plot(
         from attncli.core.result import find_query
         from attncli.render.plot import save_figure, vectors_figure, weights_figure
 
-        check_not_input(output, [*inputs, weights])
+        check_not_input(output, [*inputs, weights, kv])
         runner = Runner(
             weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
             causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
+            kv=kv, input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim,
+            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm, inputs=inputs,
         )  # fmt: skip
         results = [(source, runner.run(load_input(source, input_format))) for source in inputs]
         if kind is PlotKind.vectors:
@@ -531,3 +592,87 @@ def info(
         )
         lines += [f"engines: {'; '.join(engines)}", f"--engine auto: {auto}"]
         typer.echo("\n".join(lines))
+
+
+@app.command(
+    "kv-memory",
+    epilog=(
+        "[bold]Examples[/bold]\n\n"
+        "  attn kv-memory --layers 32 --heads 32 --emb-dim 4096 --kv-heads 8 --context 32768\n\n"
+        "  attn kv-memory --layers 48 --heads 24 --emb-dim 2048 --latent-dim 1024 --context 8192"
+        "\n\n"
+        "  attn kv-memory --layers 32 --heads 32 --head-dim 128 --kv-heads 8 --window 1024"
+        " --swa-ratio 5:1 --context 32768 -f json"
+    ),
+)
+def kv_memory(
+    layers: Annotated[int, opt("Model", "Transformer layers.", "--layers")],
+    heads: Annotated[int, opt("Model", "Query heads (= key/value heads of MHA).", "--heads")],
+    head_dim: Annotated[
+        int | None, opt("Model", "Width of one head.", "--head-dim", show_default=False)
+    ] = None,
+    emb_dim: Annotated[
+        int | None,
+        opt(
+            "Model",
+            "Embedding width: head_dim = ⌈emb_dim / heads⌉.",
+            "--emb-dim",
+            show_default=False,
+        ),
+    ] = None,
+    kv_heads: Annotated[
+        int | None, opt("Variants", "Key/value heads of GQA.", "--kv-heads", show_default=False)
+    ] = None,
+    latent_dim: Annotated[
+        int | None, opt("Variants", "MLA's latent width.", "--latent-dim", show_default=False)
+    ] = None,
+    window: Annotated[
+        int | None, opt("Variants", "Sliding window W of SWA.", "--window", show_default=False)
+    ] = None,
+    swa_ratio: Annotated[
+        str, opt("Variants", "SWA:full layers, e.g. 5:1 (Gemma 3); 1:0 = all SWA.", "--swa-ratio")
+    ] = "1:0",
+    context: Annotated[int, opt("Cache", "Context length in tokens.", "--context")] = 1024,
+    batch: Annotated[int, opt("Cache", "Sequences in the batch.", "--batch")] = 1,
+    dtype: Annotated[
+        str, opt("Cache", "fp32, bf16, fp16, fp8 or int8 (or float32, ...).", "--dtype")
+    ] = "bf16",
+    fmt: Annotated[str, opt("Output", "table or json.", "--format", "-f")] = "table",
+    debug: Debug = False,
+) -> None:
+    """KV-cache size of MHA, GQA, MLA and sliding-window attention side by side (the book's
+    memory_estimator formulas)."""
+    with errors_to_exit(debug):
+        from attncli.core.kvmemory import ALIASES, DTYPE_BYTES, estimate
+
+        if fmt not in ("table", "json"):
+            raise ConfigError(f"--format {fmt!r}: choose table or json")
+        hd, rows = estimate(
+            layers=layers, heads=heads, head_dim=head_dim, emb_dim=emb_dim, kv_heads=kv_heads,
+            latent_dim=latent_dim, window=window, swa_ratio=swa_ratio, context=context,
+            batch=batch, dtype=dtype,
+        )  # fmt: skip
+        mha = rows[0].bytes
+        dtype = ALIASES.get(dtype, dtype)
+        if fmt == "json":
+            doc = {
+                "config": {"layers": layers, "heads": heads, "head_dim": hd, "kv_heads": kv_heads,
+                           "latent_dim": latent_dim, "window": window, "swa_ratio": swa_ratio,
+                           "context": context, "batch": batch, "dtype": dtype,
+                           "bytes_per_element": DTYPE_BYTES[dtype]},
+                "estimates": [{"name": r.name, "bytes": r.bytes, "gb": r.bytes / 1e9,
+                               "ratio_to_mha": mha / r.bytes, "formula": r.formula}
+                              for r in rows],
+            }  # fmt: skip
+            typer.echo(json.dumps(doc))
+            return
+        typer.echo(
+            f"KV cache · {layers} layers · {heads} heads × head_dim {hd} · context {context} · "
+            f"batch {batch} · {dtype} ({DTYPE_BYTES[dtype]} bytes/element)"
+        )
+        width = max(len(r.name) for r in rows)
+        for r in rows:
+            typer.echo(
+                f"{r.name:<{width}}  {r.bytes / 1e9:>10,.2f} GB  MHA/this {mha / r.bytes:>6.2f}×"
+                f"  ({r.formula})"
+            )

@@ -13,6 +13,7 @@ from attncli.cli.app import ALL_STEPS, TABLE_STEPS, VIEWS, Format
 from attncli.errors import AttncliError, ConfigError, OutputError
 
 if TYPE_CHECKING:
+    from attncli.core.kvcache import CacheRun
     from attncli.core.result import AttentionResult
 
 
@@ -131,7 +132,8 @@ def save_weights_of(result: AttentionResult, path: Path, inputs: list) -> None:
     check_not_input(path, inputs)
     c = result.config
     named = result.parameters.named(linear=c.mode != "trainable")
-    save_weights(path, named, {"mode": c.mode, "heads": str(c.heads)})
+    metadata = {"mode": c.mode, "heads": str(c.heads), "kv_heads": str(c.kv_heads)}
+    save_weights(path, named, metadata)
 
 
 def check_vmax(vmax: float) -> None:
@@ -153,7 +155,7 @@ def split_show(show: str | None, fmt: Format) -> tuple[str | None, list[str]]:
 def emit(
     result: AttentionResult, fmt: Format, show: str | None, precision: int, full: bool,
     output: Path | None, inputs: list, views: Sequence[str] = (), vmax: float = 1.0,
-    command: str = "", layer: int = 0,
+    command: str = "", layer: int = 0, cache: CacheRun | None = None,
 ) -> None:  # fmt: skip
     from attncli.io import writers
     from attncli.io.atomic import write_atomic
@@ -168,20 +170,23 @@ def emit(
         steps = [] if show == "" else result.select_steps(show, default)
 
         def printer(file: IO[str] | None) -> None:
-            print_result(result, steps, precision, full, file, views, vmax)
+            print_result(result, steps, precision, full, file, views, vmax, cache)
 
         print_or_write(printer, output)
         return
     steps = result.select_steps(
         show, ("context",) if fmt in (Format.csv, Format.npy) else ALL_STEPS
     )
+    if cache is not None and fmt is not Format.json:
+        raise ConfigError("--kv-cache shows in --format table or json")
     if fmt is Format.html:
         from attncli.render.html import compute_page
 
         write_page(compute_page(result, steps, command, precision, layer), output)
         return
     if fmt is Format.json:
-        data = writers.to_json(result, steps).encode()
+        extra = None if cache is None else {"kv_cache": cache.to_dict()}
+        data = writers.to_json(result, steps, extra=extra).encode()
     elif fmt is Format.csv:
         data = writers.to_csv(result, writers.one_step(steps, "csv")).encode()
     elif fmt is Format.npy:

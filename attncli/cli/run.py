@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +30,15 @@ class Runner:
         device: str,
         context_only: bool = False,
         quiet: bool = True,
+        kv: str | None = None,
+        input_format: InputFormat | None = None,
+        inputs: Sequence[str] = (),
         **options: object,
     ) -> None:
         self.values = {k: getattr(v, "value", v) for k, v in options.items()}
+        if kv == "-" and "-" in inputs:  # standard input feeds the queries or the memory
+            raise ConfigError("--kv - and an input '-' both read standard input; give a file")
+        self.memory = None if kv is None else load_input(kv, input_format)
         self.weights, self.engine, self.device = weights, engine.value, device
         self.context_only, self.quiet = context_only, quiet
         self.file = None
@@ -45,28 +52,36 @@ class Runner:
         from its metadata; multi-head weights without a head count are an error, never a guess."""
         from attncli.core import AttentionConfig
         from attncli.core import compute as run
+        from attncli.core.attention import from_parameters
+        from attncli.core.config import PRESETS
         from attncli.core.params import parameters_from_named
 
         values = dict(self.values)
         parameters = None
         wf = self.file
         values["mode"] = values["mode"] or (wf.mode if wf is not None else "simple")
-        if wf is not None and values["mode"] == "multi-head" and values["heads"] is None:
+        split = PRESETS[values["mode"]].split if values["mode"] in PRESETS else False
+        if wf is not None and split and values["heads"] is None:
             if wf.heads is None:
                 raise ConfigError(
-                    f"{self.weights}: multi-head weights do not record the head count; pass --heads"
+                    f"{self.weights}: {values['mode']} weights do not record the head count; "
+                    "pass --heads"
                 )
             values["heads"] = wf.heads
         config = AttentionConfig(**values)
+        memory = self.memory
         if wf is not None:
             d_in = emb.values.shape[1]
-            parameters = parameters_from_named(wf.named, config, d_in, str(self.weights))
-            config = replace(config, d_out=parameters.query.weight.shape[1])
+            d_kv = d_in if memory is None else memory.values.shape[1]
+            parameters = parameters_from_named(wf.named, config, d_in, str(self.weights), d_kv)
+            config = from_parameters(config, parameters)  # d_out, kv heads, latent width
         wanted = self.context_only and not self.quiet
         with _progress(emb.values.shape, config, wanted) as progress:
             result = run(
                 emb.values, emb.tokens, config, parameters=parameters, engine=self.engine,
                 device=self.device, context_only=self.context_only, progress=progress,
+                kv=None if memory is None else memory.values,
+                kv_tokens=None if memory is None else memory.tokens,
             )  # fmt: skip
         for note in result.notes:
             say("note", note)

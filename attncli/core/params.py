@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.core.config import AttentionConfig
+from attncli.core.config import PRESETS, AttentionConfig
 from attncli.errors import InputError
 from attncli.init import TorchCPUGenerator
 
-ROLES = ("query", "key", "value")
+# The book's name of each projection: MultiHeadLatentAttention renames key/value to their
+# up-projections from the latent and adds the down-projection W_DKV.
+NAMES = {"query": "W_query", "key": "W_key", "value": "W_value", "out": "out_proj"}
+LATENT_NAMES = {**NAMES, "latent": "W_DKV", "key": "W_UK", "value": "W_UV"}
 
 
 @dataclass(frozen=True)
@@ -28,18 +31,25 @@ class Projection:
 
 @dataclass(frozen=True)
 class Parameters:
-    """Query, key and value projections, plus the output projection of multi-head attention."""
+    """Query, key and value projections, the output projection of the multi-head family, and
+    latent attention's down-projection ``latent`` (then key/value map the latent C up).
+
+    Shapes (as applied): query (d_in, d_out); key/value (d_kv, kv_heads·head_dim), or
+    (latent_dim, d_out) with a ``latent`` (d_kv, latent_dim); out (d_out, d_out).
+    """
 
     query: Projection
     key: Projection
     value: Projection
     out: Projection | None = None
+    latent: Projection | None = None
 
     def named(self, linear: bool) -> dict[str, np.ndarray]:
         """The parameters under the book's names (``linear``: nn.Linear orientation)."""
+        names = LATENT_NAMES if self.latent is not None else NAMES
         named: dict[str, np.ndarray] = {}
         for role, proj in self._items():
-            prefix = "out_proj" if role == "out" else f"W_{role}"
+            prefix = names[role]
             if linear or role == "out":
                 named[f"{prefix}.weight"] = proj.weight.T.copy()
                 if proj.bias is not None:
@@ -49,47 +59,76 @@ class Parameters:
         return named
 
     def _items(self) -> list[tuple[str, Projection]]:
-        items = [(role, getattr(self, role)) for role in ROLES]
-        return items + ([("out", self.out)] if self.out is not None else [])
+        items = [(role, getattr(self, role)) for role in ("query", "latent", "key", "value", "out")]
+        return [(role, proj) for role, proj in items if proj is not None]
 
 
-def init_parameters(config: AttentionConfig, d_in: int) -> Parameters | None:
+def init_parameters(
+    config: AttentionConfig, d_in: int, d_kv: int | None = None
+) -> Parameters | None:
     """The parameters torch creates after ``torch.manual_seed(config.seed)``, in the book's order.
 
     trainable: ``torch.rand(d_in, d_out)`` for query, key, value. linear: three
     ``nn.Linear(d_in, d_out, bias=qkv_bias)``. multi-head: those, then ``out_proj =
-    nn.Linear(d_out, d_out)``. ``config`` must be resolved.
+    nn.Linear(d_out, d_out)``. gqa/mqa (GroupedQueryAttention): W_key, W_value (to
+    kv_heads·head_dim), W_query, then out_proj without bias. mla (MultiHeadLatentAttention):
+    W_query, W_DKV (to latent_dim), W_UK, W_UV (from it), out_proj with bias. Keys and values
+    read ``d_kv`` columns (cross-attention's memory; default ``d_in``). ``config`` must be resolved.
     """
-    if config.mode == "simple":
+    spec = config.spec()
+    if spec.projections == "none":
         return None
     assert config.d_out is not None
+    d_out, d_kv = config.d_out, d_in if d_kv is None else d_kv
     gen = TorchCPUGenerator(config.seed)
-    if config.mode == "trainable":
-        q, k, v = (Projection(gen.rand(d_in, config.d_out)) for _ in ROLES)
+    if spec.projections == "rand":
+        q, k, v = (Projection(gen.rand(fan_in, d_out)) for fan_in in (d_in, d_kv, d_kv))
         return Parameters(q, k, v)
 
     def linear(fan_in: int, fan_out: int, bias: bool) -> Projection:
         weight, b = gen.linear(fan_in, fan_out, bias)
         return Projection(weight.T.copy(), b)
 
-    q, k, v = (linear(d_in, config.d_out, config.qkv_bias) for _ in ROLES)
-    out = linear(config.d_out, config.d_out, True) if config.mode == "multi-head" else None
-    return Parameters(q, k, v, out)
+    bias = config.qkv_bias
+    latent = None
+    if spec.projections == "latent":
+        assert spec.latent_dim is not None
+        q = linear(d_in, d_out, bias)
+        latent = linear(d_kv, spec.latent_dim, bias)
+        k, v = (linear(spec.latent_dim, d_out, bias) for _ in range(2))
+    elif spec.kv_first:
+        k, v = (linear(d_kv, spec.kv_heads * spec.head_dim, bias) for _ in range(2))
+        q = linear(d_in, d_out, bias)
+    else:
+        q = linear(d_in, d_out, bias)
+        k, v = (linear(d_kv, d_out, bias) for _ in range(2))
+    out = None if spec.out_bias is None else linear(d_out, d_out, spec.out_bias)
+    return Parameters(q, k, v, out, latent)
 
 
 def parameters_from_named(
-    named: dict[str, np.ndarray], config: AttentionConfig, d_in: int, source: str
+    named: dict[str, np.ndarray],
+    config: AttentionConfig,
+    d_in: int,
+    source: str,
+    d_kv: int | None = None,
 ) -> Parameters:
     """Build parameters from book-named arrays, checking keys and shapes against the input.
 
-    Either orientation is accepted for query/key/value (``W_query`` or ``W_query.weight``); the
-    output projection exists exactly in multi-head mode. ``d_out`` comes from the arrays when the
-    config leaves it open. Raises InputError naming ``source`` and the key on any mismatch.
+    Either orientation is accepted (``W_query`` or ``W_query.weight``); the output projection
+    belongs to the multi-head family, ``W_DKV``/``W_UK``/``W_UV`` to mla. ``d_out`` comes from
+    the arrays when the config leaves it open; key/value widths (gqa) and the latent width are
+    read from the arrays and checked against the resolved config by :func:`attncli.compute`.
+    Raises InputError naming ``source`` and the key on any mismatch.
     """
     if config.mode == "simple":
         raise InputError(f"{source}: simple mode has no weights; pick --mode trainable, linear ...")
-    expected = {f"W_{r}" for r in ROLES} | {f"W_{r}.{p}" for r in ROLES for p in ("weight", "bias")}
-    if config.mode == "multi-head":
+    d_kv = d_in if d_kv is None else d_kv
+    preset = PRESETS[config.mode]
+    names = LATENT_NAMES if preset.projections == "latent" else NAMES
+    prefixes = [names[r] for r in ("query", "latent", "key", "value") if r in names]
+    expected = set(prefixes) | {f"{p}.{part}" for p in prefixes for part in ("weight", "bias")}
+    if preset.out_bias is not None:
         expected |= {"out_proj.weight", "out_proj.bias"}
     unknown = sorted(set(named) - expected)
     if unknown:
@@ -125,16 +164,25 @@ def parameters_from_named(
             )
         return b
 
-    query_w = matrix("W_query", d_in, config.d_out)
-    d_out = query_w.shape[1]
-    projections = [Projection(query_w, bias("W_query", d_out))]
-    projections += [
-        Projection(matrix(f"W_{r}", d_in, d_out), bias(f"W_{r}", d_out)) for r in ROLES[1:]
-    ]
+    def projection(prefix: str, fan_in: int, d_out: int | None) -> Projection:
+        mat = matrix(prefix, fan_in, d_out)
+        return Projection(mat, bias(prefix, mat.shape[1]))
+
+    query = projection("W_query", d_in, config.d_out)
+    d_out = query.weight.shape[1]
+    latent = None
+    if preset.projections == "latent":
+        latent = projection("W_DKV", d_kv, config.latent_dim)
+        key, value = (projection(p, latent.weight.shape[1], d_out) for p in ("W_UK", "W_UV"))
+    elif preset.grouped:
+        key = projection("W_key", d_kv, None)
+        value = projection("W_value", d_kv, key.weight.shape[1])
+    else:
+        key, value = (projection(p, d_kv, d_out) for p in ("W_key", "W_value"))
     out = None
-    if config.mode == "multi-head":
-        out = Projection(matrix("out_proj", d_out, d_out), bias("out_proj", d_out))
-    return Parameters(*projections, out=out)
+    if preset.out_bias is not None:
+        out = projection("out_proj", d_out, d_out)
+    return Parameters(query, key, value, out, latent)
 
 
 def _float_array(value: np.ndarray, source: str, key: str) -> np.ndarray:

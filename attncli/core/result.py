@@ -13,19 +13,26 @@ from attncli.errors import ConfigError
 # Step name -> what it is. Order is the order of the computation.
 STEPS: dict[str, str] = {
     "inputs": "input embeddings X",
+    "kv_inputs": "cross-attention memory M: what keys and values are made from",
+    "latent": "latent C = X·W_DKV (mla: what its KV cache stores)",
     "queries": "queries Q = X·W_q",
-    "keys": "keys K = X·W_k",
-    "values": "values V = X·W_v",
+    "keys": "keys K = X·W_k (mla: C·W_UK)",
+    "values": "values V = X·W_v (mla: C·W_UV)",
+    "queries_norm": "queries after QK-norm: RMSNorm of each head's q",
+    "keys_norm": "keys after QK-norm: RMSNorm of each head's k",
+    "queries_rope": "queries rotated by their position (RoPE)",
+    "keys_rope": "keys rotated by their position (RoPE)",
     "scores": "attention scores Q·Kᵀ",
     "scaled_scores": "scaled scores Q·Kᵀ/√d_k",
-    "masked_scores": "masked scores (future keys set to -inf)",
+    "masked_scores": "masked scores (future keys, and keys outside a window, set to -inf)",
     "weights_before_dropout": "attention weights before dropout",
     "weights": "attention weights: softmax of each row, what multiplies V",
     "head_context": "heads' context vectors, concatenated (before out_proj)",
     "context": "context vectors: weights·V (then out_proj in multi-head)",
 }
 # Steps whose rows belong to queries (``--query`` keeps one row); the others are indexed by keys.
-QUERY_ROWS = frozenset(STEPS) - {"inputs", "keys", "values"}
+KEY_ROWS = frozenset({"kv_inputs", "latent", "keys", "values", "keys_norm", "keys_rope"})
+QUERY_ROWS = frozenset(STEPS) - KEY_ROWS - {"inputs"}
 # Steps whose columns are keys (labelled by token); the others have feature columns d0, d1, ...
 KEY_COLUMNS = frozenset(
     {"scores", "scaled_scores", "masked_scores", "weights_before_dropout", "weights"}
@@ -34,7 +41,7 @@ KEY_COLUMNS = frozenset(
 
 STEP_ALIASES = {"scaled": "scaled_scores", "masked": "masked_scores"}
 # Steps the blockwise, context-only path produces (no (…, n, n) matrix among them).
-CONTEXT_STEPS = frozenset({"inputs", "queries", "keys", "values", "head_context", "context"})
+CONTEXT_STEPS = frozenset(STEPS) - KEY_COLUMNS
 
 
 def parse_steps(spec: str | None) -> list[str] | None:
@@ -90,6 +97,7 @@ class AttentionResult:
     query: int | None = field(default=None)
     weights_source: str | None = None  # the weight file the parameters came from, if any
     notes: tuple[str, ...] = ()  # what the user should know, e.g. a dtype widened on overflow
+    kv_tokens: tuple[str, ...] | None = None  # cross-attention: the memory's tokens (the keys)
 
     @property
     def d_in(self) -> int:
@@ -112,8 +120,16 @@ class AttentionResult:
             "d_in": self.d_in,
             "d_out": c.d_out,
             "heads": c.heads,
+            "kv_heads": c.kv_heads,
             "head_dim": c.head_dim,
+            "latent_dim": c.latent_dim,
             "causal": c.causal,
+            "window": c.window,
+            "rope": c.rope,
+            "rope_base": c.rope_base if c.rope else None,
+            "qk_norm": c.qk_norm,
+            "cross": c.cross,
+            "n_kv_tokens": len(self.keys_tokens),
             "scale": c.scale,
             "dropout": c.dropout,
             "qkv_bias": c.qkv_bias,
@@ -145,17 +161,34 @@ class AttentionResult:
                 )
         return names
 
+    @property
+    def keys_tokens(self) -> tuple[str, ...]:
+        """The tokens of keys and values: the memory's (cross-attention), else the input's."""
+        return self.tokens if self.kv_tokens is None else self.kv_tokens
+
+    def hidden_keys(self, rows: list[int]) -> np.ndarray:
+        """(len(rows), m) True where query ``rows[r]`` may not see key j: later keys when
+        causal, and keys ``window`` or more positions back (the sliding window's band)."""
+        i = np.asarray(rows)[:, None]
+        j = np.arange(len(self.keys_tokens))[None, :]
+        hidden = np.zeros((len(rows), j.shape[1]), dtype=bool)
+        if self.config.causal:
+            hidden = hidden | (j > i)
+        if self.config.window is not None:
+            hidden = hidden | (i - j >= self.config.window)
+        return hidden
+
     def column_labels(self, step: str) -> tuple[str, ...]:
         """Labels of the columns of ``step``: key tokens, or feature names d0, d1, ..."""
         if step in KEY_COLUMNS:
-            return self.tokens
+            return self.keys_tokens
         return tuple(f"d{j}" for j in range(self.steps[step].shape[-1]))
 
     def row_tokens(self, step: str) -> tuple[str, ...]:
         """Labels of the rows of ``step`` (one token when narrowed to a query)."""
         if self.query is not None and step in QUERY_ROWS:
             return (self.tokens[self.query],)
-        return self.tokens
+        return self.keys_tokens if step in KEY_ROWS else self.tokens
 
 
 def _why(step: str) -> str:
@@ -163,5 +196,11 @@ def _why(step: str) -> str:
         "scaled_scores": "scaling is off; add --scale",
         "masked_scores": "no mask; add --causal",
         "weights_before_dropout": "no dropout; add --dropout P",
-        "head_context": "only multi-head mode has it",
+        "head_context": "only the multi-head family (multi-head, gqa, mqa, mla) has it",
+        "kv_inputs": "no --kv memory",
+        "latent": "only mla has it",
+        "queries_norm": "no --qk-norm",
+        "keys_norm": "no --qk-norm",
+        "queries_rope": "no --rope",
+        "keys_rope": "no --rope",
     }.get(step, "not computed")

@@ -44,8 +44,22 @@ class Engine(Protocol):
 
     def scale(self, s: Array, factor: float) -> Array: ...
 
-    def causal_mask(self, s: Array) -> Array:
-        """A copy of ``s`` with every entry above the diagonal set to -inf."""
+    def repeat_heads(self, x: Array, group: int) -> Array:
+        """(kv_heads, m, d) -> (kv_heads·group, m, d): each key/value head for ``group``
+        consecutive query heads (``repeat_interleave``)."""
+        ...
+
+    def rms_norm(self, x: Array, eps: float) -> Array:
+        """x / √(mean(x²) + eps) over the last axis (RMSNorm with unit weight)."""
+        ...
+
+    def rope(self, x: Array, cos: Array, sin: Array) -> Array:
+        """x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁]: (…, n, d) with (n, d) tables."""
+        ...
+
+    def causal_mask(self, s: Array, window: int | None = None) -> Array:
+        """A copy of ``s`` with every entry above the diagonal set to -inf, and with a
+        ``window`` also those ``window`` or more below it."""
         ...
 
     def softmax(self, s: Array) -> Array:
@@ -64,8 +78,9 @@ class Engine(Protocol):
 
     def context(
         self, q: Array, k: Array, v: Array, scale: float, causal: bool,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None, window: int | None = None,
     ) -> Array:  # fmt: skip
-        """softmax(scale·q·kᵀ, causal) · v without keeping the (…, n, n) matrices; ``progress``
-        is called with the number of query rows done."""
+        """softmax(scale·q·kᵀ, causal[, window]) · v without keeping the (…, n, m) matrices.
+        q (heads, n, d) may have more heads than k, v (kv_heads, m, d): query head h uses key
+        head h // (heads / kv_heads), never copied. ``progress``: query rows done."""
         ...

@@ -41,10 +41,23 @@ class NumpyEngine:
     def scale(self, s: np.ndarray, factor: float) -> np.ndarray:
         return s * s.dtype.type(factor)
 
-    def causal_mask(self, s: np.ndarray) -> np.ndarray:
+    def repeat_heads(self, x: np.ndarray, group: int) -> np.ndarray:
+        return np.repeat(x, group, axis=0)
+
+    def rms_norm(self, x: np.ndarray, eps: float) -> np.ndarray:
+        ms = np.mean(np.square(x), axis=-1, keepdims=True)
+        return x / np.sqrt(ms + x.dtype.type(eps))
+
+    def rope(self, x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+        half = x.shape[-1] // 2
+        rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+        return x * cos + rotated * sin
+
+    def causal_mask(self, s: np.ndarray, window: int | None = None) -> np.ndarray:
         n = s.shape[-1]
-        future = np.triu(np.ones((n, n), dtype=bool), k=1)
-        return np.where(future, s.dtype.type(-np.inf), s)
+        diff = np.arange(n)[:, None] - np.arange(n)[None, :]
+        hidden = (diff < 0) | (diff >= window) if window is not None else diff < 0
+        return np.where(hidden, s.dtype.type(-np.inf), s)
 
     def softmax(self, s: np.ndarray) -> np.ndarray:
         e = np.exp(s - s.max(axis=-1, keepdims=True))
@@ -64,6 +77,6 @@ class NumpyEngine:
 
     def context(
         self, q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool,
-        progress: Progress | None = None,
+        progress: Progress | None = None, window: int | None = None,
     ) -> np.ndarray:  # fmt: skip
-        return attention_context(q, k, v, scale, causal, progress)
+        return attention_context(q, k, v, scale, causal, progress, window)

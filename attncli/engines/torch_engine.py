@@ -55,6 +55,12 @@ def _mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
+def _visible(n: int, window: int | None, device: torch.device) -> torch.Tensor:
+    """(n, n) True where query i sees key j: j ≤ i, and i − j < window when there is one."""
+    diff = torch.arange(n, device=device)[:, None] - torch.arange(n, device=device)[None, :]
+    return (diff >= 0) & (diff < window) if window is not None else diff >= 0
+
+
 class TorchEngine:
     name = "torch"
 
@@ -100,10 +106,21 @@ class TorchEngine:
     def scale(self, s: torch.Tensor, factor: float) -> torch.Tensor:
         return s * factor
 
-    def causal_mask(self, s: torch.Tensor) -> torch.Tensor:
-        n = s.shape[-1]
-        future = torch.ones(n, n, dtype=torch.bool, device=s.device).triu(1)
-        return s.masked_fill(future, float("-inf"))
+    def repeat_heads(self, x: torch.Tensor, group: int) -> torch.Tensor:
+        return x.repeat_interleave(group, dim=0)
+
+    def rms_norm(self, x: torch.Tensor, eps: float) -> torch.Tensor:
+        """In float32 at least, as Qwen3's RMSNorm, then back to the input's dtype."""
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+    def rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return x * cos + rotated * sin
+
+    def causal_mask(self, s: torch.Tensor, window: int | None = None) -> torch.Tensor:
+        return s.masked_fill(~_visible(s.shape[-1], window, s.device), float("-inf"))
 
     def softmax(self, s: torch.Tensor) -> torch.Tensor:
         return torch.softmax(s, dim=-1)
@@ -123,13 +140,17 @@ class TorchEngine:
 
     def context(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, causal: bool,
-        progress: object = None,
+        progress: object = None, window: int | None = None,
     ) -> torch.Tensor:  # fmt: skip
-        """torch's fused attention on 4-D (batch, heads, tokens, dim) tensors: its fastest path."""
+        """torch's fused attention on 4-D (batch, heads, tokens, dim) tensors: its fastest path.
+        Fewer key/value heads than query heads go in as they are (``enable_gqa``); a window is
+        a boolean mask of the keys each query sees."""
         four = (lambda t: t[None, None]) if q.ndim == 2 else (lambda t: t[None])
+        mask = None if window is None else _visible(q.shape[-2], window, q.device)
         z = torch.nn.functional.scaled_dot_product_attention(
-            four(q), four(k), four(v), is_causal=causal, scale=scale
-        )
+            four(q), four(k), four(v), attn_mask=mask, is_causal=causal and mask is None,
+            scale=scale, enable_gqa=k.shape[0] != q.shape[0] and q.ndim == 3,
+        )  # fmt: skip
         if progress is not None:
             progress(q.shape[-2])
         return z[0, 0] if q.ndim == 2 else z[0]

@@ -50,11 +50,22 @@ class WeightFile:
 
     @property
     def mode(self) -> str:
-        """The mode these parameters imply: multi-head with an output projection, trainable for
-        bare matrices, linear for nn.Linear layers."""
-        if "out_proj.weight" in self.named:
-            return "multi-head"
-        return "trainable" if "W_query" in self.named else "linear"
+        """The mode these parameters imply: the one attncli recorded when it wrote the file;
+        mla with a latent down-projection W_DKV; with an output projection gqa when keys are
+        narrower than queries, else multi-head; trainable for bare matrices, linear for
+        nn.Linear layers."""
+        from attncli.core.config import MODES
+
+        if self.metadata.get("mode") in MODES:
+            return self.metadata["mode"]
+        named = self.named
+        if "W_DKV" in named or "W_DKV.weight" in named:
+            return "mla"
+        if "out_proj.weight" in named:
+            q, k = named.get("W_query.weight"), named.get("W_key.weight")
+            narrow = q is not None and k is not None and k.shape[0] < q.shape[0]
+            return "gqa" if narrow else "multi-head"
+        return "trainable" if "W_query" in named else "linear"
 
 
 def load_weights(path: Path, prefix: str | None = None) -> WeightFile:

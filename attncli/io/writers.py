@@ -31,10 +31,14 @@ def _nest(text: np.ndarray) -> str:
 
 
 def to_json(
-    result: AttentionResult, steps: list[str], first: dict[str, object] | None = None
+    result: AttentionResult,
+    steps: list[str],
+    first: dict[str, object] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> str:
     """The JSON contract on one line: ``{"mode", "tokens", "params", "notes", "steps"}``, after
-    the ``first`` keys (a JSON Lines record's ``id`` and ``line``)."""
+    the ``first`` keys (a JSON Lines record's ``id`` and ``line``); ``extra`` keys (``kv_cache``)
+    come before ``steps``."""
     doc: dict[str, object] = {
         **(first or {}),
         "mode": result.config.mode,
@@ -44,6 +48,7 @@ def to_json(
     if result.query is not None:
         doc["query"] = {"index": result.query, "token": result.tokens[result.query]}
     doc["notes"] = list(result.notes)
+    doc.update(extra or {})
     head = json.dumps(doc, allow_nan=False)[:-1]  # without the closing brace
     body = ", ".join(f"{json.dumps(name)}: {json_array(result.steps[name])}" for name in steps)
     return f'{head}, "steps": {{{body}}}}}\n'

@@ -37,7 +37,7 @@ def print_trace(trace: Trace, precision: int = 4, file: IO[str] | None = None) -
 def _panel(number: int, section: Section, precision: int, width: int) -> Panel:
     body: list = [Text(section.formula, style="bold"), Text(section.why, style="italic")]
     if section.lines:
-        body.append(Text("\n".join(section.lines)))
+        body.append(Text("\n".join(visible(line) for line in section.lines)))
     body += [_vector_table(group, precision, width) for group in _same_labels(section.results)]
     spaced = [item for part in body for item in (Text(), part)][1:]  # a blank line between parts
     return Panel(
@@ -76,8 +76,14 @@ def trace_markdown(trace: Trace, precision: int = 4) -> str:
         f"# attn explain: query “{_md(label(trace.token))}” (token {trace.query})",
         "",
         f"Mode **{p['mode']}**, {p['n_tokens']} tokens, d_in {p['d_in']}, d_out {p['d_out']}"
-        + (f", {p['heads']} heads" if p["mode"] == "multi-head" else "")
+        + (f", {p['heads']} heads" if p["heads"] > 1 or p["mode"] == "multi-head" else "")
+        + (f", {p['kv_heads']} key/value heads" if p["kv_heads"] != p["heads"] else "")
+        + (f", latent {p['latent_dim']}" if p["latent_dim"] else "")
         + (", causal" if p["causal"] else "")
+        + (f", window {p['window']}" if p["window"] else "")
+        + (", QK-norm" if p["qk_norm"] else "")
+        + (f", RoPE base {p['rope_base']:g}" if p["rope"] else "")
+        + (", cross-attention" if p["cross"] else "")
         + (f", scaled by 1/√{p['head_dim']}" if p["scale"] else ", no scaling")
         + (f", seed {p['seed']}" if p["mode"] != "simple" else "")
         + f", {p['dtype']}.",

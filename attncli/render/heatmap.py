@@ -49,13 +49,10 @@ def _cell(value: float, top: float, masked: bool, color: bool) -> Text:
 
 
 def masks(result: AttentionResult) -> list[np.ndarray]:
-    """Per map of :func:`weight_maps`, which cells a mask hid (-inf before the softmax)."""
-    maps = weight_maps(result)
-    masked = result.steps.get("masked_scores")
-    if masked is None:
-        return [np.zeros(w.shape, bool) for _, w in maps]
-    hidden = np.isneginf(masked)
-    return list(hidden) if hidden.ndim == 3 else [hidden]
+    """Per map of :func:`weight_maps`, which cells a mask hid (causal, sliding window)."""
+    rows_at = [result.query] if result.query is not None else list(range(len(result.tokens)))
+    hidden = result.hidden_keys(rows_at)
+    return [hidden] * len(weight_maps(result))
 
 
 def pool(a: np.ndarray, rows: int, cols: int, how: str) -> np.ndarray:
@@ -78,23 +75,25 @@ def heatmap(
     precision: int = 2,
     vmax: float = 1.0,
 ) -> Group:
-    """One map per head with token-labelled rows, numbered key columns and a legend."""
-    tokens = result.tokens
-    n = len(tokens)
+    """One map per head with token-labelled rows, numbered key columns and a legend (keys are
+    the memory's tokens in cross-attention: the map is then n × m)."""
+    shown = [label(t, LABEL_MAX) for t in result.tokens]
+    keys = [label(t, LABEL_MAX) for t in result.keys_tokens]
+    n, m = len(shown), len(keys)
     rows_at = [result.query] if result.query is not None else list(range(n))
-    shown = [label(t, LABEL_MAX) for t in tokens]
     idx_w, tok_w = len(str(n - 1)), max(len(t) for t in shown)
     label_w = idx_w + 1 + tok_w
     fit = max(4, (width - label_w - 2) // CELL)
-    per_col = math.ceil(n / fit)
+    per_col = math.ceil(m / fit)
     per_row = math.ceil(len(rows_at) / MAX_ROWS)
-    cols = range(0, n, per_col)
+    cols = range(0, m, per_col)
     rows = [rows_at[r] for r in range(0, len(rows_at), per_row)]
     # a column number every few cells, so that numbers of any width never collide
-    every = math.ceil((idx_w + 1) / CELL)
+    every = math.ceil((len(str(m - 1)) + 1) / CELL)
     header = "".join(f"{j:<{CELL * every}}" if c % every == 0 else "" for c, j in enumerate(cols))
     items: list = []
-    for (title, w), hidden in zip(weight_maps(result), masks(result), strict=True):
+    hidden_maps = masks(result)
+    for (title, w), hidden in zip(weight_maps(result), hidden_maps, strict=True):
         items.append(Text(f"\n{title} ({w.shape[0]}×{w.shape[1]})", style="bold cyan"))
         values, off = pool(w, per_row, per_col, "sum"), pool(hidden, per_row, per_col, "all")
         lines = [Text(" " * (label_w + 1) + header, style="dim")]
@@ -104,36 +103,40 @@ def heatmap(
                 line.append(_cell(values[r, c], vmax, bool(off[r, c]), color))
             lines.append(line)
         items += lines
-    items.append(_legend(vmax, color, precision, bool(any(m.any() for m in masks(result)))))
+    masked = any(h.any() for h in hidden_maps)
+    items.append(_legend(vmax, color, precision, masked, result.config.window))
     if per_col > 1 or per_row > 1:
         items.append(
             Text(
-                f"overview of {len(rows_at)}×{n}: each cell is the sum over {per_col} keys"
+                f"overview of {len(rows_at)}×{m}: each cell is the sum over {per_col} keys"
                 f" and the mean over {per_row} quer{'y' if per_row == 1 else 'ies'}; rows and "
                 "columns are numbered by their first token (--query TOKEN for one row)"
             )
         )
     else:
-        key = ", ".join(f"{j} {shown[j]}" for j in cols)
+        key = ", ".join(f"{j} {keys[j]}" for j in cols)
         items.append(Text(f"keys: {key}", style="dim"))
     return Group(*items)
 
 
-def _legend(top: float, color: bool, precision: int, masked: bool) -> Text:
+def _legend(top: float, color: bool, precision: int, masked: bool, window: int | None) -> Text:
     steps = 10 if color else len(SHADES)
     text = Text("0 ")
     for s in range(steps):
         text.append(_cell(top * s / (steps - 1), top, False, color))
     text.append(f" {top:.{precision}f}: one scale for every head (--vmax)")
-    if masked:
+    if window is not None:
+        text.append(f";  × masked key: future, or {window}+ back (window {window}: the band)")
+    elif masked:
         text.append(";  × masked key")
     return text
 
 
 def stats_table(result: AttentionResult, k: int = 3, precision: int = 4) -> Group:
     """Per query (and head): the top-k attended tokens, the largest weight and the entropy."""
-    tokens = result.tokens
+    tokens, keys = result.tokens, result.keys_tokens
     rows_at = [result.query] if result.query is not None else list(range(len(tokens)))
+    visible = (~result.hidden_keys(rows_at)).sum(axis=1)
     items: list = []
     for title, w in weight_maps(result):
         table = Table(title=f"{title}: per-query statistics", title_justify="left",
@@ -142,10 +145,9 @@ def stats_table(result: AttentionResult, k: int = 3, precision: int = 4) -> Grou
                               ("entropy", "right"), ("H / H_max", "right")):  # fmt: skip
             table.add_column(name, justify=justify)
         for r, i in enumerate(rows_at):
-            visible = i + 1 if result.config.causal else len(tokens)
-            st = row_stats(w[r], k, visible)
+            st = row_stats(w[r], k, int(visible[r]))
             pairs = zip(st.top, st.top_weights, strict=True)
-            top = ", ".join(f"{label(tokens[j], LABEL_MAX)} {v:.2f}" for j, v in pairs)
+            top = ", ".join(f"{label(keys[j], LABEL_MAX)} {v:.2f}" for j, v in pairs)
             ratio = st.entropy / st.max_entropy if st.max_entropy > 0 else 0.0
             table.add_row(Text(label(tokens[i], LABEL_MAX)), Text(top),
                           f"{st.max_weight:.{precision}f}", f"{st.entropy:.{precision}f}",

@@ -65,67 +65,70 @@ class PlotStyle:
 
 
 def weights_figure(result: AttentionResult, title: str = "", style: PlotStyle | None = None):
-    """One heatmap panel per head, laid out as a near-square grid: tokens on both axes (labels
-    on the outer panels), one shared colour bar, masked cells hatched (not drawn as zero),
-    values written in the cells of small inputs. ``title`` (the sentence or the file) is one
-    line, shortened with …; the technical summary goes below it, smaller."""
+    """One heatmap panel per head, laid out as a near-square grid: query tokens down, key tokens
+    across (the memory's in cross-attention), labels on the outer panels, one shared colour bar,
+    masked cells hatched (not drawn as zero), values written in the cells of small inputs.
+    ``title`` (the sentence or the file) is one line, shortened with …; the technical summary
+    goes below, smaller."""
     style = style or PlotStyle()
     figure_cls, colormaps, rectangle = _matplotlib()
     if style.step not in result.steps:
         raise ConfigError(f"--step {style.step}: this run has no such step")
     maps = weight_maps(result, style.step)
-    hidden = _hidden(result, style.step, len(maps))
     tokens = [label(t, LABEL_MAX) for t in result.tokens]
-    n = len(tokens)
+    keys = [label(t, LABEL_MAX) for t in result.keys_tokens]
+    n, m = len(tokens), len(keys)  # queries, keys (they differ in cross-attention)
     rows_at = [result.query] if result.query is not None else list(range(n))
+    after_mask = style.step not in ("scores", "scaled_scores")
+    hidden = result.hidden_keys(rows_at) if after_mask else np.zeros((len(rows_at), m), bool)
     cols = style.cols or math.ceil(math.sqrt(len(maps)))
     if cols < 1:
         raise ConfigError(f"--cols must be at least 1, got {cols}")
     cols = min(cols, len(maps))
     grid_rows = math.ceil(len(maps) / cols)
-    cell = 0.55 if n <= ANNOTATE_MAX else max(0.14, 7.0 / n)
-    side = min(MAX_SIDE, max(2.4, n * cell), MAX_WIDTH / cols)
-    height = side * len(rows_at) / n if len(rows_at) < n else side
-    spacing = side * 72 / min(n, MAX_LABELS)  # points between two labels
+    big = max(n, m)
+    cell = 0.55 if big <= ANNOTATE_MAX else max(0.14, 7.0 / big)
+    side = min(MAX_SIDE, max(2.4, big * cell), MAX_WIDTH / cols)
+    height = side * len(rows_at) / big if len(rows_at) < big else side
+    spacing = side * 72 / min(big, MAX_LABELS)  # points between two labels
     font = min(9.0, max(4.0, 0.6 * spacing))
     width = cols * (side + 1.0) + 1.6
     fig = figure_cls(figsize=(width, grid_rows * (height + 1.1) + 1.4), layout="constrained")
     axes = fig.subplots(grid_rows, cols, squeeze=False, sharex=True, sharey=True)
     cmap = colormaps[style.cmap].with_extremes(bad=(0, 0, 0, 0))  # hatching shows through
-    shown = [np.where(m, np.nan, w) for (_, w), m in zip(maps, hidden, strict=True)]
+    shown = [np.where(hidden, np.nan, w) for _, w in maps]
     finite = np.concatenate([w[np.isfinite(w)] for w in shown] or [np.zeros(1)])
     is_weights = style.step in ("weights", "weights_before_dropout")
     vmin = 0.0 if is_weights else float(finite.min(initial=0.0))
     vmax = style.vmax if style.vmax is not None else float(finite.max(initial=1.0))
-    k = math.ceil(n / MAX_LABELS)  # label every k-th token beyond MAX_LABELS
+    k = math.ceil(big / MAX_LABELS)  # label every k-th token beyond MAX_LABELS
     image = None
     for index, ax in enumerate(axes.flat):
         if index >= len(maps):
             ax.set_axis_off()
             continue
         name, w = maps[index]
-        mask = hidden[index]
-        ax.add_patch(rectangle((-0.5, -0.5), n, len(rows_at), hatch="///", fill=False,
+        bottom = index // cols == grid_rows - 1 or index + cols >= len(maps)
+        ax.add_patch(rectangle((-0.5, -0.5), m, len(rows_at), hatch="///", fill=False,
                                edgecolor="0.75", linewidth=0, zorder=0))  # fmt: skip
-        image = ax.imshow(np.ma.masked_array(w, mask | ~np.isfinite(w)), cmap=cmap, vmin=vmin,
+        image = ax.imshow(np.ma.masked_array(w, hidden | ~np.isfinite(w)), cmap=cmap, vmin=vmin,
                           vmax=vmax, interpolation="nearest", zorder=1, aspect="auto")  # fmt: skip
-        ax.set_xticks(range(0, n, k), tokens[::k], rotation=90, fontsize=font)
+        ax.set_xticks(range(0, m, k), keys[::k], rotation=90, fontsize=font)
         ax.set_yticks(range(0, len(rows_at), k), [tokens[i] for i in rows_at[::k]],
                       fontsize=font)  # fmt: skip
-        ax.tick_params(labelbottom=index // cols == grid_rows - 1 or index + cols >= len(maps),
-                       labelleft=index % cols == 0)  # fmt: skip
+        ax.tick_params(labelbottom=bottom, labelleft=index % cols == 0)
         if index % cols == 0:
             ax.set_ylabel("query")
-        if index // cols == grid_rows - 1 or index + cols >= len(maps):
+        if bottom:
             ax.set_xlabel("key")
         ax.set_title(name, fontsize=10)
         if style.query is not None and style.query in rows_at:
             r = rows_at.index(style.query)
-            ax.add_patch(rectangle((-0.5, r - 0.5), n, 1, fill=False, edgecolor="red",
+            ax.add_patch(rectangle((-0.5, r - 0.5), m, 1, fill=False, edgecolor="red",
                                    linewidth=1.5, zorder=3))  # fmt: skip
-        if style.values and n <= ANNOTATE_MAX and side / n >= 0.3:
+        if style.values and big <= ANNOTATE_MAX and side / big >= 0.3:
             for (r, j), value in np.ndenumerate(w):
-                if not mask[r, j] and np.isfinite(value):
+                if not hidden[r, j] and np.isfinite(value):
                     bright = (value - vmin) > 0.6 * (vmax - vmin)
                     ax.text(j, r, f"{value:.2f}", ha="center", va="center", fontsize=font - 1,
                             color="black" if bright else "white")  # fmt: skip
@@ -138,16 +141,6 @@ def weights_figure(result: AttentionResult, title: str = "", style: PlotStyle | 
     subtitle = "\n".join(_phrases(summary_phrases(result, style.step), int(width * 13)))
     fig.supxlabel(subtitle, fontsize=8, color="0.3")
     return fig
-
-
-def _hidden(result: AttentionResult, step: str, count: int) -> list[np.ndarray]:
-    """Masked cells per map: what the mask hid, for the steps after it."""
-    masked = result.steps.get("masked_scores")
-    shape = result.steps[step].shape[-2:]
-    if masked is None or step in ("scores", "scaled_scores"):
-        return [np.zeros(shape, bool)] * count
-    hidden = np.isneginf(masked)
-    return list(hidden) if hidden.ndim == 3 else [hidden]
 
 
 def summary_phrases(result: AttentionResult, step: str) -> list[str]:

@@ -12,12 +12,14 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.core.config import AttentionConfig
+from attncli.core.kvcache import CacheRun
 from attncli.core.result import KEY_COLUMNS, STEPS, AttentionResult
 from attncli.elide import elide
 from attncli.visible import label, visible
 
 MAX_ROWS = 12  # rows shown before the middle is elided (unless full)
 LABEL_MAX = 12  # row labels longer than this are cut with …
+FULL_LABEL_MAX = 1000  # with --full (a megabyte token is still cut)
 MIN_WIDTH = 40  # a narrower (or zero) COLUMNS is taken as this
 
 
@@ -55,6 +57,7 @@ def print_result(
     file: IO[str] | None = None,
     views: Sequence[str] = (),
     vmax: float = 1.0,
+    cache: CacheRun | None = None,
 ) -> None:
     """Print :func:`render_result` to ``file`` (default stdout; 120 columns for a non-tty file),
     then the ``views`` ("heatmap", "stats"), coloured only where the console has colour.
@@ -73,6 +76,28 @@ def print_result(
     color = console.color_system is not None
     for view in render_views(result, views, console.width, color, precision, vmax):
         console.print(view)
+    if cache is not None:
+        console.print(cache_table(result, cache))
+
+
+def cache_table(result: AttentionResult, cache: CacheRun) -> Table:
+    """Per generated token: what the KV cache holds, its bytes, and the check against the full
+    computation."""
+    verdict = "equals" if cache.equal else "DIFFERS FROM"
+    table = Table(
+        title=f"kv cache: token by token, the result {verdict} the full computation "
+        f"(cache stores {cache.stores})",
+        title_justify="left", title_style="bold cyan", header_style="bold",
+    )  # fmt: skip
+    for name in ("token", "cached tokens", "numbers each", "bytes", "max |Δ| vs full"):
+        table.add_column(name, justify="left" if name == "token" else "right")
+    for step in cache.steps:
+        table.add_row(
+            Text(label(result.tokens[step.token], LABEL_MAX)), str(step.entries), str(step.width),
+            f"{step.bytes:,}",
+            f"{step.max_abs_diff:.2e}",
+        )  # fmt: skip
+    return table
 
 
 def summary_line(result: AttentionResult, width: int | None = None) -> Text:
@@ -96,8 +121,9 @@ def summary_parts(result: AttentionResult) -> list[str]:
         f"{len(result.tokens)} tokens",
         f"d_in {result.d_in}" + (f" → d_out {c.d_out}" if c.mode != "simple" else ""),
     ]
-    if c.mode == "multi-head":
+    if c.spec().split:
         parts.append(f"{c.heads} head{'s' if c.heads != 1 else ''} × {c.head_dim}")
+    parts += c.variant_parts()
     parts.append(f"scale 1/√{c.head_dim}" if c.scale else "no scaling")
     if c.causal:
         parts.append("causal")
@@ -124,12 +150,11 @@ def render_result(
     each table fits ``width`` columns; numbers are never cut.
     """
     items: list[Text | Table] = [summary_line(result, width)]
-    rows_at = [result.query] if result.query is not None else range(len(result.tokens))
+    rows_at = [result.query] if result.query is not None else list(range(len(result.tokens)))
+    hidden = result.hidden_keys(rows_at)  # future keys, and keys outside a window
     for step in steps:
         arr = result.steps[step]
-        masked = None
-        if result.config.causal and step in KEY_COLUMNS:
-            masked = np.arange(arr.shape[-1])[None, :] > np.asarray(rows_at)[:, None]
+        masked = hidden if step in KEY_COLUMNS and hidden.any() else None
         for h, block in enumerate(arr if arr.ndim == 3 else [arr]):
             head = f" · head {h}" if arr.ndim == 3 else ""
             items.append(
@@ -164,21 +189,22 @@ def matrix_table(
 ) -> Table:
     """One labelled matrix. With a ``width``, the middle rows/columns are elided to fit it.
 
-    ``masked`` (same shape, bool) dims cells a causal mask hid; ``highlight_max`` bolds each
-    row's largest value.
+    ``masked`` (same shape, bool) dims cells a causal or window mask hid; ``highlight_max``
+    bolds each row's largest value.
     """
     cells = [[_format(v, precision) for v in row] for row in matrix]
     cell_w = max(len(c) for row in cells for c in row)
-    headers = [label(c, LABEL_MAX) for c in columns]
+    limit = LABEL_MAX if width is not None else FULL_LABEL_MAX  # --full: labels whole too
+    headers = [label(c, limit) for c in columns]
     if width is None:
         row_idx, col_idx = elide(len(rows), None), elide(len(columns), None)
     else:
-        label_w = max(len(label(r, LABEL_MAX)) for r in rows)
+        label_w = max(len(label(r, limit)) for r in rows)
         room = width - 1 - (label_w + 3)  # a table: 1 border + (width + 3) per column
         row_idx = elide(len(rows), MAX_ROWS)
         col_idx = fit_columns([max(cell_w, len(h)) + 3 for h in headers], room)
     table = Table(header_style="bold")
-    table.add_column("", style="bold", max_width=LABEL_MAX, no_wrap=True, overflow="ellipsis")
+    table.add_column("", style="bold", no_wrap=True)
     for j in col_idx:
         header = Text("…" if j is None else headers[j])
         width_j = 1 if j is None else cell_w
@@ -199,7 +225,7 @@ def matrix_table(
                 else ("bold green" if j == best else "")
             )
             styled.append(Text(cells[i][j], style=style))
-        table.add_row(Text(label(rows[i], LABEL_MAX)), *styled)
+        table.add_row(Text(label(rows[i], limit)), *styled)
     return table
 
 
