@@ -1,16 +1,22 @@
-"""Weight files: named parameter arrays in JSON, NPZ, torch ``.pt``/``.pth`` or ``.safetensors``.
-
-Three layouts are recognised and renamed to the book's names (``W_query.weight`` ...):
+"""Weight files: named parameter arrays in JSON, NPZ, torch ``.pt``/``.pth``/``.bin``,
+``.safetensors``, or a Hugging Face folder (sharded ``model-0000k-of-0000n.safetensors`` with
+``model.safetensors.index.json``). The layouts people have are renamed to the book's names
+(``W_query.weight`` ...):
 
 - the book's classes: ``W_query``/``W_key``/``W_value`` (bare matrices, d_in × d_out) or their
   ``.weight``/``.bias`` (nn.Linear), and ``out_proj.weight``/``.bias``;
 - ``torch.nn.MultiheadAttention``: ``in_proj_weight``/``in_proj_bias`` (Q, K, V stacked) or
   ``q_proj_weight``/``k_proj_weight``/``v_proj_weight``, and ``out_proj.*``;
-- Hugging Face style ``q_proj``/``k_proj``/``v_proj`` Linear layers and ``out_proj``.
+- fused query/key/value: nanoGPT's ``c_attn`` Linear (3d, d) with ``c_proj``, transformers
+  GPT-2's ``c_attn``/``c_proj`` Conv1D (d, 3d), the book's bonus ``qkv``/``proj``;
+- Hugging Face ``q_proj``/``k_proj``/``v_proj`` with ``out_proj`` or ``o_proj`` (Llama, Mistral,
+  Qwen: fewer key/value heads than query heads show in the shapes);
+- BERT's ``self.query``/``self.key``/``self.value`` with ``output.dense``.
 
 A state dict of a bigger model holds one of these under a prefix (``trf_blocks.0.att.``); a single
-candidate prefix is used on its own, several need ``--weights-prefix``. ``.pt`` files are loaded
-with ``torch.load(weights_only=True)``, which refuses pickled code; NPZ is read without pickle.
+candidate prefix is used on its own (and said so), several need ``--weights-prefix``. Every tensor
+of the file left unused is reported. ``.pt``/``.bin`` files are loaded with
+``torch.load(weights_only=True)``, which refuses pickled code; NPZ is read without pickle.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import pickle
 import re
 import struct
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +37,15 @@ from attncli.io.atomic import write_atomic
 from attncli.io.limits import human, max_input_bytes
 from attncli.io.readers import check_npy_header, read_bytes
 
-WEIGHT_SUFFIXES = (".json", ".npz", ".pt", ".pth", ".safetensors")
+WEIGHT_SUFFIXES = (".json", ".npz", ".pt", ".pth", ".bin", ".safetensors")
 ROLES = {"query": "q", "key": "k", "value": "v"}
 # Keys that end a recognised attention module, used to find the prefix it lives under.
-ANCHORS = ("W_query", "W_query.weight", "in_proj_weight", "q_proj_weight", "q_proj.weight")
-IGNORED = frozenset({"mask"})  # the book's causal-mask buffer rides along in its state dicts
+ANCHORS = ("W_query", "W_query.weight", "in_proj_weight", "q_proj_weight", "q_proj.weight",
+           "c_attn.weight", "qkv.weight", "self.query.weight")  # fmt: skip
+IGNORED = frozenset({"mask", "bias"})  # causal-mask buffers (the book's; GPT-2's is "bias")
+# buffers and norms that ride along with an attention module and do not change its numbers
+BUFFERS = ("mask", "bias", "masked_bias", "rotary_emb.inv_freq")
+INDEX = "model.safetensors.index.json"
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,10 @@ class WeightFile:
     prefix: str = ""
     heads: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    prefix_chosen: bool = False  # True when the prefix was picked automatically
+    unused: tuple[str, ...] = ()  # tensors of the file the run does not use, by their own names
+    hints: dict[str, object] = field(default_factory=dict)  # from config.json / model_args
+    notes: tuple[str, ...] = ()  # what was assumed, for "attn: note:" and JSON
 
     @property
     def mode(self) -> str:
@@ -69,15 +83,47 @@ class WeightFile:
 
 
 def load_weights(path: Path, prefix: str | None = None) -> WeightFile:
-    """Read ``path`` and rename its attention parameters to the book's names."""
+    """Read ``path`` (a file or a model folder) and rename its attention parameters to the
+    book's names; say which prefix was chosen and which tensors are left unused."""
+    if path.is_dir():
+        return _load_folder(path, prefix)
     raw, metadata = _read_arrays(path)
+    hints = _model_args(metadata.pop("__model_args__", None))
+    return _from_raw(raw, metadata, prefix, path, hints)
+
+
+def _from_raw(
+    raw: dict[str, np.ndarray], metadata: dict, prefix: str | None, path: Path,
+    hints: dict[str, object],
+) -> WeightFile:  # fmt: skip
+    if any(k.startswith("_orig_mod.") for k in raw):  # torch.compile's wrapper (nanoGPT)
+        raw = {k.removeprefix("_orig_mod."): v for k, v in raw.items()}
     chosen = _choose_prefix(raw, prefix, path)
     subset = {k[len(chosen) :]: v for k, v in raw.items() if k.startswith(chosen)}
-    named, layout = _to_book_names(subset, path)
+    named, layout, used = _to_book_names(subset, path)
     heads = metadata.get("heads")
     if heads is not None and not (isinstance(heads, str) and heads.isascii() and heads.isdigit()):
         raise InputError(f"{path}: metadata heads = {heads!r} is not a whole number")
-    return WeightFile(named, layout, chosen, int(heads) if heads else None, metadata)
+    unused = tuple(
+        sorted(k for k in raw if not (k.startswith(chosen) and k[len(chosen) :] in used))
+    )
+    notes = []
+    auto = prefix is None and chosen != ""
+    if auto:
+        notes.append(f"{path}: used the attention module under prefix {chosen!r} (the only one)")
+    if unused:
+        shown = ", ".join(unused[:6]) + (f", … ({len(unused)} in all)" if len(unused) > 6 else "")
+        notes.append(f"{path}: tensors not used: {shown}")
+    return WeightFile(named, layout, chosen, int(heads) if heads else None, metadata, auto,
+                      unused, hints, tuple(notes))  # fmt: skip
+
+
+def _model_args(args: object) -> dict[str, object]:
+    """nanoGPT's checkpoint ``model_args`` as hints (its head count)."""
+    if not isinstance(args, dict):
+        return {}
+    heads = args.get("n_head")
+    return {"heads": heads} if isinstance(heads, int) and heads > 0 else {}
 
 
 def save_weights(
@@ -119,6 +165,77 @@ def load_weights_file(path: Path) -> dict[str, np.ndarray]:
     return _read_arrays(path)[0]
 
 
+def _load_folder(folder: Path, prefix: str | None) -> WeightFile:
+    """A Hugging Face folder: ``model.safetensors``, or shards listed in the index, of which only
+    those holding the chosen module's tensors are read; ``config.json`` gives hints (heads,
+    key/value heads, RoPE) for the run."""
+    index = folder / INDEX
+    hints = _config_hints(folder)
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+            if not isinstance(weight_map, dict):
+                raise TypeError("weight_map is not an object")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{index}: not a valid shard index ({e})") from None
+        names = {k: None for k in weight_map}
+        chosen = _choose_prefix(names, prefix, folder)
+        wanted = [k for k in weight_map if k.startswith(chosen)]
+        raw: dict[str, np.ndarray] = {}
+        for shard in sorted({weight_map[k] for k in wanted}):
+            raw.update(_read_shard(folder / shard, [k for k in wanted if weight_map[k] == shard]))
+        other = {k: None for k in weight_map if not k.startswith(chosen)}
+        result = _from_raw({**raw, **other}, {}, chosen, folder, hints)
+        auto = prefix is None and chosen != ""
+        notes = (f"{folder}: used the attention module under prefix {chosen!r} (the only one)",)
+        return replace(result, prefix_chosen=auto, notes=(notes if auto else ()) + result.notes)
+    single = folder / "model.safetensors"
+    if not single.is_file():
+        raise InputError(f"{folder}: a folder of weights needs model.safetensors or {INDEX}")
+    raw, metadata = _read_arrays(single)
+    return _from_raw(raw, metadata, prefix, folder, hints)
+
+
+def _read_shard(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """The tensors ``names`` of one safetensors shard, read without loading the others."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as shard:
+            return {name: shard.get_tensor(name) for name in names}
+    except FileNotFoundError:
+        raise InputError(f"{path}: shard listed in {INDEX} is missing") from None
+    except Exception as e:  # safetensors raises its own error types
+        raise InputError(
+            f"{path}: not a valid .safetensors shard ({type(e).__name__}: {e})"
+        ) from None
+
+
+def _config_hints(folder: Path) -> dict[str, object]:
+    """What a Llama-style ``config.json`` beside the weights says about the attention."""
+    path = folder / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{path}: not readable JSON") from None
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: expected a JSON object of settings")
+    hints: dict[str, object] = {}
+    for key, name in (("num_attention_heads", "heads"), ("num_key_value_heads", "kv_heads")):
+        if isinstance(config.get(key), int):
+            hints[name] = config[key]
+    if "rope_theta" in config or config.get("model_type") in ("llama", "mistral", "qwen2", "qwen3"):
+        scaling = config.get("rope_scaling")
+        if scaling:
+            raise ConfigError(f"{path}: rope_scaling {scaling!r} is not applied by --weights; "
+                              "attn model reads such folders")  # fmt: skip
+        hints["rope"] = True
+        hints["rope_base"] = float(config.get("rope_theta", 10000.0))
+    return hints
+
+
 def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     suffix = path.suffix.lower()
     if suffix not in WEIGHT_SUFFIXES:
@@ -131,7 +248,7 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         return _read_json(data, path), {}
     if suffix == ".safetensors":
         return _read_safetensors(data, path)
-    return _read_torch(data, path), {}
+    return _read_torch(data, path)
 
 
 def _check_archive(data: bytes, path: Path, what: str) -> zipfile.ZipFile:
@@ -214,7 +331,7 @@ def _read_safetensors(data: bytes, path: Path) -> tuple[dict[str, np.ndarray], d
         ) from None
 
 
-def _read_torch(data: bytes, path: Path) -> dict[str, np.ndarray]:
+def _read_torch(data: bytes, path: Path) -> tuple[dict[str, np.ndarray], dict]:
     # torch.save writes a zip archive; the legacy format is a bare pickle (protocol byte 0x80).
     if not (data.startswith(b"PK\x03\x04") or data.startswith(b"\x80")):
         raise InputError(f"{path}: not a valid torch file (neither a zip archive nor a pickle)")
@@ -237,7 +354,9 @@ def _read_torch(data: bytes, path: Path) -> dict[str, np.ndarray]:
         raise InputError(
             f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}"
         )
-    return _flatten(obj, torch, path)
+    if isinstance(obj.get("model"), dict) and "model_args" in obj:  # nanoGPT's ckpt.pt
+        return _flatten(obj["model"], torch, path), {"__model_args__": obj["model_args"]}
+    return _flatten(obj, torch, path), {}
 
 
 MAX_NESTING = 32  # dicts within dicts in a checkpoint (real ones nest 2 or 3 deep)
@@ -314,33 +433,101 @@ def _packed(array: np.ndarray, key: str, ndim: int, path: Path) -> list[np.ndarr
     return np.split(array, 3)
 
 
-def _to_book_names(subset: dict[str, np.ndarray], path: Path) -> tuple[dict[str, np.ndarray], str]:
-    """Rename one module's keys to ``W_query.weight`` etc.; the layout's name comes with them."""
-    keys = set(subset) - IGNORED
+def _to_book_names(
+    subset: dict[str, np.ndarray], path: Path
+) -> tuple[dict[str, np.ndarray], str, set[str]]:
+    """Rename one module's keys to ``W_query.weight`` etc. Returns the renamed arrays, the
+    layout's name and the module's keys that were used (buffers such as a causal mask count)."""
+    keys = set(subset)
     if {"bias_k", "bias_v"} & keys:
-        raise InputError(f"{path}: MultiheadAttention with add_bias_kv=True is not supported")
+        raise InputError(
+            f"{path}: bias_k/bias_v are MultiheadAttention's add_bias_kv=True (an extra key and "
+            "value appended to the sequence), which attncli does not compute"
+        )
+    if {"bias_q", "bias_k", "bias_v"} & keys or any(k.startswith("bias_") for k in keys):
+        found = ", ".join(sorted(k for k in keys if k.startswith("bias_")))
+        raise InputError(
+            f"{path}: {found} are bare bias vectors (the book's MHAEinsum); save them as "
+            "W_query.bias/W_key.bias/W_value.bias with W_query.weight … (nn.Linear's names)"
+        )
     named: dict[str, np.ndarray] = {}
+    renames: dict[str, str] = {}  # the file's key -> the book's
     if "in_proj_weight" in keys or "q_proj_weight" in keys:
         layout = "torch.nn.MultiheadAttention"
         if "in_proj_weight" in keys:
-            packed = _packed(subset.pop("in_proj_weight"), "in_proj_weight", 2, path)
-            for role, chunk in zip(ROLES, packed, strict=True):
-                named[f"W_{role}.weight"] = chunk
+            packed = _packed(subset["in_proj_weight"], "in_proj_weight", 2, path)
+            named.update(zip((f"W_{r}.weight" for r in ROLES), packed, strict=True))
+            renames["in_proj_weight"] = "W_*.weight"
+        if "in_proj_bias" in keys:
+            packed = _packed(subset["in_proj_bias"], "in_proj_bias", 1, path)
+            named.update(zip((f"W_{r}.bias" for r in ROLES), packed, strict=True))
+            renames["in_proj_bias"] = "W_*.bias"
         for role, letter in ROLES.items():
-            if f"{letter}_proj_weight" in subset:
-                named[f"W_{role}.weight"] = subset.pop(f"{letter}_proj_weight")
-        if "in_proj_bias" in subset:
-            packed = _packed(subset.pop("in_proj_bias"), "in_proj_bias", 1, path)
-            for role, chunk in zip(ROLES, packed, strict=True):
-                named[f"W_{role}.bias"] = chunk
+            renames[f"{letter}_proj_weight"] = f"W_{role}.weight"
+        renames.update({"out_proj.weight": "out_proj.weight", "out_proj.bias": "out_proj.bias"})
+    elif "c_attn.weight" in keys or "qkv.weight" in keys:
+        layout = _fused(subset, path, named, renames)
     elif "q_proj.weight" in keys:
         layout = "q_proj/k_proj/v_proj Linear layers"
+        out = "o_proj" if "o_proj.weight" in keys else "out_proj"
         for role, letter in ROLES.items():
             for part in ("weight", "bias"):
-                if f"{letter}_proj.{part}" in subset:
-                    named[f"W_{role}.{part}"] = subset.pop(f"{letter}_proj.{part}")
+                renames[f"{letter}_proj.{part}"] = f"W_{role}.{part}"
+        for part in ("weight", "bias"):
+            renames[f"{out}.{part}"] = f"out_proj.{part}"
+        for norm in ("q_norm.weight", "k_norm.weight"):
+            if norm in keys and not np.allclose(subset[norm], 1.0):
+                raise InputError(
+                    f"{path}: {norm} holds learned QK-norm scales; --qk-norm applies unit "
+                    "scales (attn model reads Qwen3 folders with theirs)"
+                )
+            renames[norm] = ""  # unit scales: what --qk-norm computes
+    elif "self.query.weight" in keys:
+        layout = "BERT attention (self.query/key/value, output.dense)"
+        for role in ROLES:
+            for part in ("weight", "bias"):
+                renames[f"self.{role}.{part}"] = f"W_{role}.{part}"
+        for part in ("weight", "bias"):
+            renames[f"output.dense.{part}"] = f"out_proj.{part}"
     else:
         layout = "book (W_query, W_key, W_value)"
-    for key in set(subset) - IGNORED:
-        named.setdefault(key, subset[key])
-    return named, layout
+    for key, book in renames.items():
+        if key in subset and book and "*" not in book:
+            named[book] = subset[key]
+    used = {k for k in renames if k in subset} | {k for k in keys if k in BUFFERS}
+    if layout.startswith("book"):
+        used |= keys
+        named.update({k: v for k, v in subset.items() if k not in BUFFERS})
+    return named, layout, used
+
+
+def _fused(
+    subset: dict[str, np.ndarray], path: Path, named: dict[str, np.ndarray],
+    renames: dict[str, str],
+) -> str:  # fmt: skip
+    """One fused query/key/value matrix, split in three. nanoGPT's ``c_attn`` and the book's
+    ``qkv`` are Linear layers, weight (3d, d); transformers GPT-2's ``c_attn`` is a Conv1D,
+    weight (d, 3d) used as x·W, and then its ``c_proj`` is a Conv1D too."""
+    fused = "c_attn" if "c_attn.weight" in subset else "qkv"
+    out = "c_proj" if fused == "c_attn" else "proj"
+    w = subset[f"{fused}.weight"]
+    if w.ndim != 2 or 3 not in (w.shape[0] // max(w.shape[1], 1), w.shape[1] // max(w.shape[0], 1)):
+        raise InputError(
+            f"{path}: {fused}.weight has shape {w.shape}; a fused query/key/value matrix is "
+            "(3·d, d) (nn.Linear) or (d, 3·d) (GPT-2's Conv1D)"
+        )
+    conv1d = w.shape[1] == 3 * w.shape[0]
+    chunks = np.split(w.T if conv1d else w, 3)  # (d_out, d_in) each, nn.Linear's layout
+    named.update(zip((f"W_{r}.weight" for r in ROLES), chunks, strict=True))
+    renames[f"{fused}.weight"] = "W_*.weight"
+    if f"{fused}.bias" in subset:
+        bias = _packed(subset[f"{fused}.bias"], f"{fused}.bias", 1, path)
+        named.update(zip((f"W_{r}.bias" for r in ROLES), bias, strict=True))
+        renames[f"{fused}.bias"] = "W_*.bias"
+    if f"{out}.weight" in subset:
+        named["out_proj.weight"] = subset[f"{out}.weight"].T if conv1d else subset[f"{out}.weight"]
+        renames[f"{out}.weight"] = "out_proj.weight*"
+    if f"{out}.bias" in subset:
+        renames[f"{out}.bias"] = "out_proj.bias"
+    kind = "transformers GPT-2 Conv1D" if conv1d else "Linear"
+    return f"fused {fused} ({kind}) with {out}"
