@@ -277,7 +277,7 @@ class _Tracer:
         return Section(
             "qk_norm",
             "QK-norm",
-            "q̂ = q / √(mean(q²) + ε), likewise k; ε = 1e-6, per head",
+            "q̂ = q / √(mean(q²) + ε) (× the learned weight, if loaded), likewise k; ε = 1e-6",
             r"\hat q = \frac{q}{\sqrt{\tfrac{1}{d}\sum_c q_c^2 + \epsilon}}",
             "Scaling every head's query and key to unit RMS bounds the scores, so no head's "
             "softmax collapses onto one token as weights grow in training (Qwen3, Gemma 3).",

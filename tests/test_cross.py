@@ -161,3 +161,17 @@ def test_hostile_tokens_of_queries_and_memory_are_shown_as_they_are(run, tmp_pat
         assert "\x1b" not in done.stdout  # no escape sequence reaches the terminal
         assert "[bold red]x[/]" in done.stdout and "\\x1b[31mred" in done.stdout
         assert "<b>h</b>" in done.stdout
+
+
+def test_npz_and_csv_keep_the_memory_tokens(run, tmp_path, pair):
+    _, _, q_csv, m_csv = pair
+    out = tmp_path / "r.npz"
+    done = run("compute", q_csv, "--kv", m_csv, "--mode", "linear", "-f", "npz", "-o", out)
+    assert done.exit_code == 0, done.stderr
+    with np.load(out) as npz:
+        assert list(npz["kv_tokens"]) == [f"m{j}" for j in range(6)]
+        assert list(npz["tokens"]) == [f"q{i}" for i in range(4)]
+        assert npz["weights"].shape == (4, 6) and npz["kv_inputs"].shape == (6, 5)
+    csv = run("compute", q_csv, "--kv", m_csv, "--mode", "linear", "-f", "csv", "--show", "keys")
+    labels = [line.split(",")[0] for line in csv.stdout.splitlines()[1:]]
+    assert labels == [f"m{j}" for j in range(6)]

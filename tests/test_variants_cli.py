@@ -136,3 +136,40 @@ def test_help_lists_the_variant_options_and_the_mode_default():
                    "--kv-cache", "gqa", "mla"):  # fmt: skip
         assert option in done.stdout
     assert "[default: simple, or what --weights implies]" in done.stdout  # not eaten as markup
+
+
+def test_learned_qk_norm_weights_load_as_qwen3_state_dicts(run, tmp_path):
+    import torch
+
+    from tests.torch_variants import GroupedQuery
+
+    x = JOURNEY.astype(np.float32)
+    torch.manual_seed(3)
+    ref = GroupedQuery(3, 8, 4, 2, qk_norm=True, rope_base=10000.0)
+    with torch.no_grad():
+        ref.q_norm.weight.uniform_(0.5, 2.0)
+        ref.k_norm.weight.uniform_(0.5, 2.0)
+        want = ref(torch.tensor(x)[None])[0].numpy()
+    state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    assert {"q_norm.weight", "k_norm.weight"} <= set(state)
+    torch.save(ref.state_dict(), tmp_path / "qwen.pt")
+    args = ["--weights", tmp_path / "qwen.pt", "--heads", "4", "--causal", "--rope", "-f", "json"]
+    done = run("compute", "sample:journey", "--mode", "gqa", "--qk-norm", *args)
+    assert done.exit_code == 0, done.stderr
+    np.testing.assert_allclose(np.array(json.loads(done.stdout)["steps"]["context"]), want,
+                               atol=1e-5, rtol=1e-5)  # fmt: skip
+    # the book's Qwen3 RMSNorm calls the weight "scale"; attncli writes "weight" back
+    book = {k.replace("_norm.weight", "_norm.scale"): v for k, v in state.items()}
+    np.savez(tmp_path / "book.npz", **book)
+    again = run("compute", "sample:journey", "--mode", "gqa", "--qk-norm", "--weights",
+                tmp_path / "book.npz", "--heads", "4", "--causal", "--rope", "-f", "json",
+                "--save-weights", tmp_path / "back.npz", "--kv-cache")  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    doc = json.loads(again.stdout)
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), want, atol=1e-5, rtol=1e-5)
+    assert doc["kv_cache"]["equal_to_full"] is True
+    with np.load(tmp_path / "back.npz") as back:
+        np.testing.assert_array_equal(back["q_norm.weight"], state["q_norm.weight"])
+    refused = run("compute", "sample:journey", "--mode", "gqa", *args)  # no --qk-norm
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert "holds QK-norm weights" in refused.stderr and "add --qk-norm" in refused.stderr

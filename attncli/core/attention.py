@@ -187,6 +187,10 @@ def _run(
     merge = eng.merge_heads if spec.split else (lambda a: a)
     if spec.qk_norm:
         q, k = eng.rms_norm(q, RMS_EPS), eng.rms_norm(k, RMS_EPS)
+        if parameters is not None and parameters.q_norm is not None:  # learned weights
+            q = q * eng.asarray(parameters.q_norm, dtype)
+        if parameters is not None and parameters.k_norm is not None:
+            k = k * eng.asarray(parameters.k_norm, dtype)
         steps.update(queries_norm=merge(q), keys_norm=merge(k))
     if spec.rope_base is not None:
         cos, sin = (
@@ -328,6 +332,14 @@ def _check_parameters(p: Parameters, config: AttentionConfig, d_in: int, d_kv: i
     _expect("W_query", p.query, (d_in, config.d_out))
     _expect("W_key", p.key, (source, kv_width))
     _expect("W_value", p.value, (source, kv_width))
+    for name in ("q_norm", "k_norm"):
+        w = getattr(p, name)
+        if w is not None and (not spec.qk_norm or w.shape != (spec.head_dim,)):
+            raise ConfigError(
+                f"{name} weights of shape {w.shape} need --qk-norm and head_dim {spec.head_dim}"
+                if spec.qk_norm
+                else f"{name} weights given: add --qk-norm"
+            )
     if (p.out is not None) != spec.split:
         raise ConfigError("an output projection is needed in the multi-head family and only there")
     if p.out is not None:

@@ -70,11 +70,16 @@ def cached_run(result: AttentionResult) -> CacheRun:
         y = a @ proj.weight.astype(dtype)
         return y if proj.bias is None else y + proj.bias.astype(dtype)
 
-    def prepare(a: np.ndarray, count: int, positions: np.ndarray) -> np.ndarray:
-        """(t, count·hd) -> (count, t, hd), QK-normed and rotated at ``positions``."""
+    def prepare(
+        a: np.ndarray, count: int, positions: np.ndarray, norm: np.ndarray | None
+    ) -> np.ndarray:
+        """(t, count·hd) -> (count, t, hd), QK-normed (``norm``: its weights) and rotated at
+        ``positions``."""
         a = a.reshape(a.shape[0], count, -1).transpose(1, 0, 2)
         if spec.qk_norm:
             a = a / np.sqrt(np.mean(np.square(a), axis=-1, keepdims=True) + a.dtype.type(RMS_EPS))
+            if norm is not None:
+                a = a * norm.astype(dtype)
         if tables is not None:
             cos, sin = (t[positions].astype(dtype) for t in tables)
             half = a.shape[-1] // 2
@@ -85,18 +90,18 @@ def cached_run(result: AttentionResult) -> CacheRun:
     rows, steps = [], []
     for t in range(n):
         xt = x[t : t + 1]
-        q = prepare(affine(xt, p and p.query), heads, np.array([t]))
+        q = prepare(affine(xt, p and p.query), heads, np.array([t]), p and p.q_norm)
         if p is not None and p.latent is not None:  # mla caches c; keys and values come up
             ct = affine(xt, p.latent)
             latent = ct if latent is None else np.concatenate([latent, ct])
             if c.window is not None:
                 latent = latent[-c.window :]
             first = t + 1 - len(latent)
-            k = prepare(affine(latent, p.key), kv_heads, np.arange(first, t + 1))
+            k = prepare(affine(latent, p.key), kv_heads, np.arange(first, t + 1), p.k_norm)
             v = affine(latent, p.value).reshape(len(latent), kv_heads, -1).transpose(1, 0, 2)
             entries, width = latent.shape
         else:
-            kt = prepare(affine(xt, p and p.key), kv_heads, np.array([t]))
+            kt = prepare(affine(xt, p and p.key), kv_heads, np.array([t]), p and p.k_norm)
             vt = affine(xt, p and p.value).reshape(1, kv_heads, -1).transpose(1, 0, 2)
             keys = kt if keys is None else np.concatenate([keys, kt], axis=1)
             values = vt if values is None else np.concatenate([values, vt], axis=1)

@@ -43,6 +43,8 @@ class Parameters:
     value: Projection
     out: Projection | None = None
     latent: Projection | None = None
+    q_norm: np.ndarray | None = None  # QK-norm's learned RMSNorm weights (head_dim,), if any
+    k_norm: np.ndarray | None = None
 
     def named(self, linear: bool) -> dict[str, np.ndarray]:
         """The parameters under the book's names (``linear``: nn.Linear orientation)."""
@@ -56,6 +58,9 @@ class Parameters:
                     named[f"{prefix}.bias"] = proj.bias
             else:
                 named[prefix] = proj.weight
+        for name in ("q_norm", "k_norm"):
+            if getattr(self, name) is not None:
+                named[f"{name}.weight"] = getattr(self, name)
         return named
 
     def _items(self) -> list[tuple[str, Projection]]:
@@ -130,7 +135,12 @@ def parameters_from_named(
     expected = set(prefixes) | {f"{p}.{part}" for p in prefixes for part in ("weight", "bias")}
     if preset.out_bias is not None:
         expected |= {"out_proj.weight", "out_proj.bias"}
+    if config.qk_norm:  # torch.nn.RMSNorm / Hugging Face name it weight, the book's Qwen3 scale
+        expected |= {f"{n}.{p}" for n in ("q_norm", "k_norm") for p in ("weight", "scale")}
     unknown = sorted(set(named) - expected)
+    norms = [key for key in unknown if key.split(".")[0] in ("q_norm", "k_norm")]
+    if norms and not config.qk_norm:
+        raise InputError(f"{source}: holds QK-norm weights ({norms[0]!r}); add --qk-norm")
     if unknown:
         raise InputError(
             f"{source}: unknown key {unknown[0]!r} for mode {config.mode}; "
@@ -182,7 +192,21 @@ def parameters_from_named(
     out = None
     if preset.out_bias is not None:
         out = projection("out_proj", d_out, d_out)
-    return Parameters(query, key, value, out, latent)
+    norms = [_norm_weight(arrays, name, source) for name in ("q_norm", "k_norm")]
+    return Parameters(query, key, value, out, latent, *norms)
+
+
+def _norm_weight(arrays: dict[str, np.ndarray], name: str, source: str) -> np.ndarray | None:
+    """``name.weight`` or ``name.scale`` (one, 1-D), or None; its length is checked later."""
+    found = [key for key in (f"{name}.weight", f"{name}.scale") if key in arrays]
+    if len(found) > 1:
+        raise InputError(f"{source}: both {found[0]!r} and {found[1]!r} given; keep one")
+    if not found:
+        return None
+    w = arrays[found[0]]
+    if w.ndim != 1:
+        raise InputError(f"{source}: {found[0]!r} must be 1-D (head_dim,), got {_shape(w)}")
+    return w
 
 
 def _float_array(value: np.ndarray, source: str, key: str) -> np.ndarray:

@@ -21,6 +21,9 @@ TILE_BYTES = 16 << 20  # score tile per thread: 16 MiB
 MAX_ROWS = 512  # query rows per block (fewer when the tile budget asks)
 MIN_ROWS = 32
 KEYS_PER_TILE = 8192  # more keys than this stream through several tiles per row block
+# Row blocks of a sliding window: W/2 rows, within these bounds. Measured at N=32,768 (one head,
+# float32) against 64–512 rows: best or within 10% of best for W = 16, 128, 512, 2048.
+WINDOW_ROWS = (128, 256)
 
 Progress = Callable[[int], None]  # called with the number of query rows just finished
 
@@ -73,6 +76,8 @@ def attention_context(
     v1s = [_with_ones(vg) for vg in v3]  # one per key/value head, shared by its query heads
     seen = k3.shape[1] if window is None else min(k3.shape[1], window + MAX_ROWS)
     rows, key_block = _plan(seen, q3.dtype.itemsize)
+    if window is not None:  # a block reads rows + window − 1 keys: shorter blocks waste fewer
+        rows = min(rows, int(np.clip(window // 2, *WINDOW_ROWS)))
     qs = q3 * q3.dtype.type(scale)  # scaling q once is cheaper than scaling every score
 
     def block(task: tuple[int, int]) -> None:

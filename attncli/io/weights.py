@@ -475,13 +475,8 @@ def _to_book_names(
                 renames[f"{letter}_proj.{part}"] = f"W_{role}.{part}"
         for part in ("weight", "bias"):
             renames[f"{out}.{part}"] = f"out_proj.{part}"
-        for norm in ("q_norm.weight", "k_norm.weight"):
-            if norm in keys and not np.allclose(subset[norm], 1.0):
-                raise InputError(
-                    f"{path}: {norm} holds learned QK-norm scales; --qk-norm applies unit "
-                    "scales (attn model reads Qwen3 folders with theirs)"
-                )
-            renames[norm] = ""  # unit scales: what --qk-norm computes
+        for norm in ("q_norm.weight", "k_norm.weight"):  # Qwen3's QK-norm scales
+            renames[norm] = norm
     elif "self.query.weight" in keys:
         layout = "BERT attention (self.query/key/value, output.dense)"
         for role in ROLES:

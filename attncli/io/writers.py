@@ -77,9 +77,13 @@ def to_npy(result: AttentionResult, step: str) -> bytes:
 
 
 def to_npz(result: AttentionResult, steps: list[str]) -> bytes:
-    """Every step in ``steps`` plus ``tokens`` (a unicode array, loadable without pickle)."""
+    """Every step in ``steps`` plus ``tokens`` (a unicode array, loadable without pickle), and
+    the memory's ``kv_tokens`` in cross-attention."""
+    labels = {"tokens": np.array(result.tokens, dtype=str)}
+    if result.kv_tokens is not None:
+        labels["kv_tokens"] = np.array(result.kv_tokens, dtype=str)
     buf = io.BytesIO()
-    np.savez(buf, tokens=np.array(result.tokens, dtype=str), **{s: result.steps[s] for s in steps})
+    np.savez(buf, **labels, **{s: result.steps[s] for s in steps})
     return buf.getvalue()
 
 
