@@ -235,7 +235,8 @@ Heads = Annotated[
     opt(
         "Attention",
         "Query heads (multi-head, gqa, mqa, mla); must divide d_out (default: 2, or 1 for an odd "
-        "d_out).",
+        "d_out). State dicts do not store it, nor nn.MultiheadAttention's add_zero_attn (not "
+        "computed: a module saved with it gives other numbers).",
         show_default=False,
     ),
 ]

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from attncli.core.config import AttentionConfig
     from attncli.core.result import AttentionResult
     from attncli.io.readers import Embeddings
+    from attncli.io.weights import WeightFile
 
 
 class Runner:
@@ -59,8 +60,11 @@ class Runner:
         values = dict(self.values)
         parameters = None
         wf = self.file
+        notes = list(wf.notes) if wf is not None else []
         values["mode"] = values["mode"] or (wf.mode if wf is not None else "simple")
         split = PRESETS[values["mode"]].split if values["mode"] in PRESETS else False
+        if wf is not None:
+            notes += _apply_hints(values, wf, str(self.weights))
         if wf is not None and split and values["heads"] is None:
             if wf.heads is None:
                 raise ConfigError(
@@ -83,9 +87,35 @@ class Runner:
                 kv=None if memory is None else memory.values,
                 kv_tokens=None if memory is None else memory.tokens,
             )  # fmt: skip
+        if wf is not None:
+            if "c_attn" in wf.layout and not values.get("causal"):
+                notes.append(f"{self.weights}: c_attn weights come from a causal (GPT) model; "
+                             "add --causal for its masking")  # fmt: skip
+            result = replace(
+                result, weights_source=str(self.weights), weights_prefix=wf.prefix or None,
+                unused_keys=wf.unused, notes=(*notes, *result.notes),
+            )  # fmt: skip
         for note in result.notes:
             say("note", note)
-        return result if wf is None else replace(result, weights_source=str(self.weights))
+        return result
+
+
+def _apply_hints(values: dict, wf: WeightFile, source: str) -> list[str]:
+    """Head counts and RoPE from what the file or its folder says (nanoGPT's model_args, a
+    config.json), where the command line left them open; each one said in a note."""
+    notes = []
+    hints = wf.hints
+    if values.get("heads") is None and wf.heads is None and "heads" in hints:
+        values["heads"] = hints["heads"]
+        notes.append(f"{source}: --heads {hints['heads']} from the checkpoint's settings")
+    grouped = values.get("mode") in ("gqa", "mqa")
+    if grouped and values.get("kv_heads") is None and "kv_heads" in hints:
+        values["kv_heads"] = hints["kv_heads"]
+        notes.append(f"{source}: --kv-heads {hints['kv_heads']} from config.json")
+    if hints.get("rope") and not values.get("rope"):
+        values["rope"], values["rope_base"] = True, hints["rope_base"]
+        notes.append(f"{source}: RoPE (base {hints['rope_base']:g}) from config.json")
+    return notes
 
 
 def load_input(input: str, input_format: InputFormat | None) -> Embeddings:

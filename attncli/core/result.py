@@ -98,6 +98,8 @@ class AttentionResult:
     weights_source: str | None = None  # the weight file the parameters came from, if any
     notes: tuple[str, ...] = ()  # what the user should know, e.g. a dtype widened on overflow
     kv_tokens: tuple[str, ...] | None = None  # cross-attention: the memory's tokens (the keys)
+    weights_prefix: str | None = None  # the module taken from a bigger state dict
+    unused_keys: tuple[str, ...] = ()  # tensors of the weight file the run did not use
 
     @property
     def d_in(self) -> int:
@@ -110,6 +112,14 @@ class AttentionResult:
     @property
     def context(self) -> np.ndarray:
         return self.steps["context"]
+
+    @property
+    def qkv_bias(self) -> bool:
+        """Whether the query/key/value projections added a bias (seeded or loaded)."""
+        p = self.parameters
+        if p is None:
+            return False
+        return any(getattr(p, r).bias is not None for r in ("query", "key", "value"))
 
     def params(self) -> dict[str, object]:
         """Every option that shaped this result, as plain JSON-able values."""
@@ -132,9 +142,11 @@ class AttentionResult:
             "n_kv_tokens": len(self.keys_tokens),
             "scale": c.scale,
             "dropout": c.dropout,
-            "qkv_bias": c.qkv_bias,
-            "seed": c.seed,
+            "qkv_bias": self.qkv_bias,
+            "seed": None if self.weights_source is not None else c.seed,  # none was drawn
             "weights": self.weights_source,
+            "weights_prefix": self.weights_prefix,
+            "unused_keys": list(self.unused_keys),
             "dtype": c.dtype,
             "engine": self.engine,
             "device": self.device,

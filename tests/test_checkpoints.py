@@ -1,0 +1,229 @@
+"""Checkpoint layouts people have, each built by torch or transformers in the test, saved as its
+users save it, read by attn compute --weights and compared with the module's own output."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.torch_reference import TOLERANCE
+
+torch = pytest.importorskip("torch", reason="checkpoints are written by torch modules")
+F = torch.nn.functional
+TOL = TOLERANCE["float32"]
+
+
+def _x(n=6, d=8, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+
+
+def _emb(tmp_path, x):
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    return path
+
+
+def _run_json(run, *args):
+    result = run("compute", *args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout), result.stderr
+
+
+def _heads_sdpa(q, k, v, heads, causal, kv_heads=None):
+    """(n, d) projections split into heads, attention, heads merged: torch's own SDPA."""
+    n = q.shape[0]
+    kv_heads = kv_heads or heads
+    q = q.view(n, heads, -1).transpose(0, 1)[None]
+    k = k.view(n, kv_heads, -1).transpose(0, 1)[None]
+    v = v.view(n, kv_heads, -1).transpose(0, 1)[None]
+    z = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=kv_heads != heads)
+    return z[0].transpose(0, 1).reshape(n, -1)
+
+
+class NanoGPTAttention(torch.nn.Module):
+    """nanoGPT's CausalSelfAttention, re-created: one fused c_attn Linear, c_proj Linear."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.c_attn = torch.nn.Linear(d, 3 * d)
+        self.c_proj = torch.nn.Linear(d, d)
+        self.heads = heads
+
+    def forward(self, x):
+        q, k, v = self.c_attn(x).split(x.shape[-1], dim=-1)
+        return self.c_proj(_heads_sdpa(q, k, v, self.heads, causal=True))
+
+
+def test_nanogpt_training_checkpoint(run, tmp_path):
+    torch.manual_seed(0)
+    block = NanoGPTAttention(8, 2).eval()
+    ln = torch.nn.LayerNorm(8)
+    sd = {f"_orig_mod.attn.{k}": v for k, v in block.state_dict().items()}
+    sd |= {f"_orig_mod.ln_1.{k}": v for k, v in ln.state_dict().items()}
+    ckpt = tmp_path / "ckpt.pt"
+    torch.save({"model": sd, "model_args": {"n_head": 2, "n_embd": 8}, "iter_num": 5}, ckpt)
+    x = _x()
+    doc, err = _run_json(run, _emb(tmp_path, x), "--weights", ckpt, "--causal")
+    with torch.no_grad():
+        expected = block(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
+    params = doc["params"]
+    assert params["heads"] == 2 and params["weights_prefix"] == "attn."
+    assert params["unused_keys"] == ["ln_1.bias", "ln_1.weight"]
+    assert params["qkv_bias"] is True and params["seed"] is None
+    assert "--heads 2 from the checkpoint" in err and "prefix 'attn.'" in err
+    assert "tensors not used: ln_1.bias, ln_1.weight" in err
+    _plain, err = _run_json(run, _emb(tmp_path, x), "--weights", ckpt)
+    assert "add --causal" in err
+
+
+def test_transformers_gpt2_conv1d_layout(run, tmp_path):
+    transformers = pytest.importorskip("transformers", reason="GPT-2 is transformers'")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=16, n_embd=8, n_layer=1, n_head=2, n_positions=16)
+    model = transformers.GPT2Model(config).eval()
+    model.save_pretrained(tmp_path / "gpt2", safe_serialization=True)
+    x = _x()
+    attn = model.h[0].attn
+    with torch.no_grad():
+        q, k, v = attn.c_attn(torch.tensor(x)).split(8, dim=-1)
+        expected = attn.c_proj(_heads_sdpa(q, k, v, 2, causal=True)).numpy()
+    weights = tmp_path / "gpt2" / "model.safetensors"
+    doc, _err = _run_json(run, _emb(tmp_path, x), "--weights", weights, "--heads", "2", "--causal")
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
+    assert doc["params"]["weights_prefix"] == "h.0.attn."
+    assert "wte.weight" in doc["params"]["unused_keys"]
+
+
+def test_book_combined_qkv_class(run, tmp_path):
+    torch.manual_seed(1)
+    qkv, proj = torch.nn.Linear(8, 24, bias=False), torch.nn.Linear(8, 8)
+    sd = {"qkv.weight": qkv.weight, "proj.weight": proj.weight, "proj.bias": proj.bias}
+    path = tmp_path / "combined.pt"
+    torch.save(sd, path)
+    x = _x()
+    with torch.no_grad():
+        q, k, v = qkv(torch.tensor(x)).split(8, dim=-1)
+        expected = proj(_heads_sdpa(q, k, v, 4, causal=True)).numpy()
+    doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", path, "--heads", "4", "--causal")
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
+    assert doc["params"]["qkv_bias"] is False
+
+
+def test_llama_style_folder_with_gqa_and_rope_from_config(run, tmp_path):
+    modeling = pytest.importorskip("transformers.models.llama.modeling_llama")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(2)
+    d, heads, kv_heads, head_dim = 16, 4, 2, 4
+    proj = {
+        "q_proj": torch.nn.Linear(d, heads * head_dim, bias=False),
+        "k_proj": torch.nn.Linear(d, kv_heads * head_dim, bias=False),
+        "v_proj": torch.nn.Linear(d, kv_heads * head_dim, bias=False),
+        "o_proj": torch.nn.Linear(heads * head_dim, d, bias=False),
+    }
+    folder = tmp_path / "llama"
+    folder.mkdir()
+    sd = {f"model.layers.0.self_attn.{n}.weight": m.weight.detach() for n, m in proj.items()}
+    sd["model.layers.0.input_layernorm.weight"] = torch.ones(d)
+    save_file(sd, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "llama", "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+        "rope_theta": 500000.0, "hidden_size": d}))  # fmt: skip
+    x = _x(7, d)
+    n = len(x)
+    with torch.no_grad():
+        xt = torch.tensor(x)
+        q = proj["q_proj"](xt).view(n, heads, head_dim).transpose(0, 1)[None]
+        k = proj["k_proj"](xt).view(n, kv_heads, head_dim).transpose(0, 1)[None]
+        v = proj["v_proj"](xt).view(n, kv_heads, head_dim).transpose(0, 1)[None]
+        inv = 1.0 / (500000.0 ** (torch.arange(0, head_dim, 2).float() / head_dim))
+        freqs = torch.outer(torch.arange(n).float(), inv)
+        emb = torch.cat([freqs, freqs], dim=-1)
+        q, k = modeling.apply_rotary_pos_emb(q, k, emb.cos()[None], emb.sin()[None])
+        z = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        expected = proj["o_proj"](z[0].transpose(0, 1).reshape(n, -1)).numpy()
+    doc, err = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--causal")
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, atol=1e-5, rtol=1e-4)
+    p = doc["params"]
+    assert (p["mode"], p["heads"], p["kv_heads"], p["rope"], p["rope_base"]) == (
+        "gqa", 4, 2, True, 500000.0)  # fmt: skip
+    assert "RoPE (base 500000) from config.json" in err
+    assert p["unused_keys"] == ["model.layers.0.input_layernorm.weight"]
+
+
+def test_bert_attention_by_prefix(run, tmp_path):
+    transformers = pytest.importorskip("transformers", reason="BERT is transformers'")
+    torch.manual_seed(3)
+    config = transformers.BertConfig(vocab_size=16, hidden_size=8, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=16)  # fmt: skip
+    model = transformers.BertModel(config).eval()
+    model.save_pretrained(tmp_path / "bert", safe_serialization=True)
+    attention = model.encoder.layer[1].attention
+    x = _x()
+    with torch.no_grad():
+        xt = torch.tensor(x)
+        s = attention.self
+        z = _heads_sdpa(s.query(xt), s.key(xt), s.value(xt), 2, causal=False)
+        expected = attention.output.dense(z).numpy()
+    weights = tmp_path / "bert" / "model.safetensors"
+    doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", weights, "--heads", "2",
+                       "--weights-prefix", "encoder.layer.1.attention.")  # fmt: skip
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
+    assert "encoder.layer.1.attention.output.LayerNorm.weight" in doc["params"]["unused_keys"]
+
+
+def test_outer_projection_around_an_attention_module_is_reported(run, tmp_path):
+    torch.manual_seed(4)
+    mha = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    proj = torch.nn.Linear(8, 8)
+    sd = {f"multihead_attn.{k}": v for k, v in mha.state_dict().items()}
+    sd |= {f"proj.{k}": v for k, v in proj.state_dict().items()}
+    path = tmp_path / "pytorch_model.bin"  # .bin: torch's zip format
+    torch.save(sd, path)
+    x = _x()
+    doc, err = _run_json(run, _emb(tmp_path, x), "--weights", path, "--heads", "2")
+    with torch.no_grad():
+        expected = mha(*(torch.tensor(x)[None],) * 3)[0][0].numpy()
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
+    assert doc["params"]["unused_keys"] == ["proj.bias", "proj.weight"]
+    assert doc["params"]["weights_prefix"] == "multihead_attn."
+    assert "tensors not used: proj.bias, proj.weight" in err
+
+
+def test_sharded_folder_reads_only_the_shards_it_needs(run, tmp_path):
+    transformers = pytest.importorskip("transformers", reason="sharding is save_pretrained's")
+    torch.manual_seed(5)
+    config = transformers.GPT2Config(vocab_size=16, n_embd=8, n_layer=3, n_head=2, n_positions=16)
+    model = transformers.GPT2Model(config).eval()
+    folder = tmp_path / "sharded"
+    model.save_pretrained(folder, safe_serialization=True, max_shard_size="2KB")
+    index = json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"]
+    needed = {f for k, f in index.items() if k.startswith("h.2.attn.")}
+    others = set(index.values()) - needed
+    assert others, "the test needs shards without layer 2's attention"
+    for shard in others:
+        (folder / shard).unlink()  # never read
+    x = _x()
+    attn = model.h[2].attn
+    with torch.no_grad():
+        q, k, v = attn.c_attn(torch.tensor(x)).split(8, dim=-1)
+        expected = attn.c_proj(_heads_sdpa(q, k, v, 2, causal=True)).numpy()
+    doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--heads", "2", "--causal",
+                       "--weights-prefix", "h.2.attn.")  # fmt: skip
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
+
+
+@pytest.mark.parametrize(
+    ("sd", "message"),
+    [
+        ({"W_query.weight": torch.ones(3, 3), "bias_q": torch.ones(3)}, "bias_q are bare bias"),
+        ({"c_attn.weight": torch.ones(5, 3)}, "c_attn.weight has shape (5, 3); a fused"),
+    ],
+)
+def test_refusals_use_the_files_own_names(run, tmp_path, sd, message):
+    path = tmp_path / "w.pt"
+    torch.save(sd, path)
+    result = run("compute", "sample:journey", "--weights", path, "--heads", "1")
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert "add_bias_kv" not in result.stderr
