@@ -227,3 +227,14 @@ def test_refusals_use_the_files_own_names(run, tmp_path, sd, message):
     result = run("compute", "sample:journey", "--weights", path, "--heads", "1")
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert "add_bias_kv" not in result.stderr
+
+
+def test_missing_tensors_are_named_as_the_file_names_them(run, tmp_path):
+    sd = {"model.layers.0.self_attn.q_proj.weight": torch.ones(4, 3),
+          "model.layers.0.self_attn.v_proj.weight": torch.ones(4, 3)}  # fmt: skip
+    path = tmp_path / "w.pt"
+    torch.save(sd, path)
+    result = run("compute", "sample:journey", "--weights", path, "--mode", "linear")
+    assert result.exit_code == 2
+    assert "'model.layers.0.self_attn.k_proj.weight'" in result.stderr
+    assert "W_key" not in result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attncli.cli.app import Engine, InputFormat, say
-from attncli.errors import ConfigError
+from attncli.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from attncli.core.config import AttentionConfig
@@ -77,7 +77,10 @@ class Runner:
         if wf is not None:
             d_in = emb.values.shape[1]
             d_kv = d_in if memory is None else memory.values.shape[1]
-            parameters = parameters_from_named(wf.named, config, d_in, str(self.weights), d_kv)
+            try:
+                parameters = parameters_from_named(wf.named, config, d_in, str(self.weights), d_kv)
+            except InputError as e:  # told in the file's own names (k_proj, not W_key)
+                raise InputError(wf.in_file_names(str(e))) from None
             config = from_parameters(config, parameters)  # d_out, kv heads, latent width
         wanted = self.context_only and not self.quiet
         with _progress(emb.values.shape, config, wanted) as progress:

@@ -61,6 +61,16 @@ class WeightFile:
     unused: tuple[str, ...] = ()  # tensors of the file the run does not use, by their own names
     hints: dict[str, object] = field(default_factory=dict)  # from config.json / model_args
     notes: tuple[str, ...] = ()  # what was assumed, for "attn: note:" and JSON
+    origin: dict[str, str] = field(default_factory=dict)  # book's name -> the file's
+
+    def in_file_names(self, message: str) -> str:
+        """``message`` about book-named keys, told in the file's own names."""
+        renamed = {book: key for book, key in self.origin.items() if book != key}
+        if renamed:  # the bare-matrix alternative is the book's, not the file's
+            message = re.sub(r" \(or '(W_\w+|out_proj)'\)", "", message)
+        for book, key in sorted(renamed.items(), key=lambda kv: -len(kv[0])):
+            message = message.replace(f"'{book}'", f"'{key}'")
+        return message
 
     @property
     def mode(self) -> str:
@@ -100,7 +110,8 @@ def _from_raw(
         raw = {k.removeprefix("_orig_mod."): v for k, v in raw.items()}
     chosen = _choose_prefix(raw, prefix, path)
     subset = {k[len(chosen) :]: v for k, v in raw.items() if k.startswith(chosen)}
-    named, layout, used = _to_book_names(subset, path)
+    named, layout, used, renames = _to_book_names(subset, path)
+    origin = {book: chosen + key for key, book in renames.items() if book and "*" not in book}
     heads = metadata.get("heads")
     if heads is not None and not (isinstance(heads, str) and heads.isascii() and heads.isdigit()):
         raise InputError(f"{path}: metadata heads = {heads!r} is not a whole number")
@@ -115,7 +126,7 @@ def _from_raw(
         shown = ", ".join(unused[:6]) + (f", … ({len(unused)} in all)" if len(unused) > 6 else "")
         notes.append(f"{path}: tensors not used: {shown}")
     return WeightFile(named, layout, chosen, int(heads) if heads else None, metadata, auto,
-                      unused, hints, tuple(notes))  # fmt: skip
+                      unused, hints, tuple(notes), origin)  # fmt: skip
 
 
 def _model_args(args: object) -> dict[str, object]:
@@ -435,9 +446,10 @@ def _packed(array: np.ndarray, key: str, ndim: int, path: Path) -> list[np.ndarr
 
 def _to_book_names(
     subset: dict[str, np.ndarray], path: Path
-) -> tuple[dict[str, np.ndarray], str, set[str]]:
+) -> tuple[dict[str, np.ndarray], str, set[str], dict[str, str]]:
     """Rename one module's keys to ``W_query.weight`` etc. Returns the renamed arrays, the
-    layout's name and the module's keys that were used (buffers such as a causal mask count)."""
+    layout's name, the module's keys that were used (buffers such as a causal mask count) and
+    the renames (the file's key -> the book's)."""
     keys = set(subset)
     if {"bias_k", "bias_v"} & keys:
         raise InputError(
@@ -493,7 +505,7 @@ def _to_book_names(
     if layout.startswith("book"):
         used |= keys
         named.update({k: v for k, v in subset.items() if k not in BUFFERS})
-    return named, layout, used
+    return named, layout, used, renames
 
 
 def _fused(
