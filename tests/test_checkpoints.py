@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.test_weight_files import _emb
+from tests.test_weight_files import _x as _weights_x
 from tests.torch_reference import TOLERANCE
 
 torch = pytest.importorskip("torch", reason="checkpoints are written by torch modules")
@@ -14,13 +16,7 @@ TOL = TOLERANCE["float32"]
 
 
 def _x(n=6, d=8, seed=0):
-    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
-
-
-def _emb(tmp_path, x):
-    path = tmp_path / "x.npy"
-    np.save(path, x)
-    return path
+    return _weights_x(n, d, seed)
 
 
 def _run_json(run, *args):
@@ -38,6 +34,22 @@ def _heads_sdpa(q, k, v, heads, causal, kv_heads=None):
     v = v.view(n, kv_heads, -1).transpose(0, 1)[None]
     z = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=kv_heads != heads)
     return z[0].transpose(0, 1).reshape(n, -1)
+
+
+def _gpt2(n_layer, seed):
+    """A small random GPT-2 (transformers), eval mode."""
+    transformers = pytest.importorskip("transformers", reason="GPT-2 is transformers'")
+    torch.manual_seed(seed)
+    config = transformers.GPT2Config(vocab_size=16, n_embd=8, n_layer=n_layer, n_head=2,
+                                     n_positions=16)  # fmt: skip
+    return transformers.GPT2Model(config).eval()
+
+
+def _gpt2_context(attn, x):
+    """GPT-2 attention's own projections (Conv1D) around torch's causal SDPA."""
+    with torch.no_grad():
+        q, k, v = attn.c_attn(torch.tensor(x)).split(x.shape[1], dim=-1)
+        return attn.c_proj(_heads_sdpa(q, k, v, 2, causal=True)).numpy()
 
 
 class NanoGPTAttention(torch.nn.Module):
@@ -78,16 +90,10 @@ def test_nanogpt_training_checkpoint(run, tmp_path):
 
 
 def test_transformers_gpt2_conv1d_layout(run, tmp_path):
-    transformers = pytest.importorskip("transformers", reason="GPT-2 is transformers'")
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=16, n_embd=8, n_layer=1, n_head=2, n_positions=16)
-    model = transformers.GPT2Model(config).eval()
+    model = _gpt2(1, seed=0)
     model.save_pretrained(tmp_path / "gpt2", safe_serialization=True)
     x = _x()
-    attn = model.h[0].attn
-    with torch.no_grad():
-        q, k, v = attn.c_attn(torch.tensor(x)).split(8, dim=-1)
-        expected = attn.c_proj(_heads_sdpa(q, k, v, 2, causal=True)).numpy()
+    expected = _gpt2_context(model.h[0].attn, x)
     weights = tmp_path / "gpt2" / "model.safetensors"
     doc, _err = _run_json(run, _emb(tmp_path, x), "--weights", weights, "--heads", "2", "--causal")
     np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
@@ -192,10 +198,7 @@ def test_outer_projection_around_an_attention_module_is_reported(run, tmp_path):
 
 
 def test_sharded_folder_reads_only_the_shards_it_needs(run, tmp_path):
-    transformers = pytest.importorskip("transformers", reason="sharding is save_pretrained's")
-    torch.manual_seed(5)
-    config = transformers.GPT2Config(vocab_size=16, n_embd=8, n_layer=3, n_head=2, n_positions=16)
-    model = transformers.GPT2Model(config).eval()
+    model = _gpt2(3, seed=5)
     folder = tmp_path / "sharded"
     model.save_pretrained(folder, safe_serialization=True, max_shard_size="2KB")
     index = json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"]
@@ -205,10 +208,7 @@ def test_sharded_folder_reads_only_the_shards_it_needs(run, tmp_path):
     for shard in others:
         (folder / shard).unlink()  # never read
     x = _x()
-    attn = model.h[2].attn
-    with torch.no_grad():
-        q, k, v = attn.c_attn(torch.tensor(x)).split(8, dim=-1)
-        expected = attn.c_proj(_heads_sdpa(q, k, v, 2, causal=True)).numpy()
+    expected = _gpt2_context(model.h[2].attn, x)
     doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--heads", "2", "--causal",
                        "--weights-prefix", "h.2.attn.")  # fmt: skip
     np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
