@@ -45,6 +45,9 @@ class ClosedStream(io.TextIOBase):
     def write(self, text: str) -> int:
         raise OSError(9, "standard output is closed")
 
+    def fileno(self) -> int:
+        raise OSError(9, "standard output is closed")
+
     @property
     def buffer(self) -> ClosedStream:
         return self

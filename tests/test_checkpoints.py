@@ -238,3 +238,49 @@ def test_missing_tensors_are_named_as_the_file_names_them(run, tmp_path):
     assert result.exit_code == 2
     assert "'model.layers.0.self_attn.k_proj.weight'" in result.stderr
     assert "W_key" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("shard-path", "not a file name in"),
+        ("shard-type", "not a file name in"),
+        ("deep", "not a valid shard index"),
+        ("heads-zero", "num_attention_heads = 0 is not a whole number"),
+        ("heads-bool", "num_attention_heads = True is not a whole number"),
+    ],
+)
+def test_malformed_folders_are_one_line_exit_2(run, tmp_path, damage, message):
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    sd = {f"a.{r}_proj.weight": torch.ones(4, 4) for r in "qkv"} | {
+        "a.o_proj.weight": torch.ones(4, 4)
+    }
+    save_file(sd, folder / "model-1.safetensors")
+    weight_map = dict.fromkeys(sd, "model-1.safetensors")
+    if damage == "shard-path":
+        weight_map["a.q_proj.weight"] = "../model-1.safetensors"
+    if damage == "shard-type":
+        weight_map["a.q_proj.weight"] = 3
+    index = json.dumps({"weight_map": weight_map})
+    if damage == "deep":
+        index = "[" * 100_000 + "]" * 100_000
+    (folder / "model.safetensors.index.json").write_text(index)
+    if damage.startswith("heads"):
+        heads = 0 if damage == "heads-zero" else True
+        (folder / "config.json").write_text(json.dumps({"num_attention_heads": heads}))
+    x = tmp_path / "x.npy"
+    np.save(x, _x(3, 4))
+    result = run("compute", x, "--weights", folder, "--heads", "1")
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("shape", [(7, 2), (10, 3)])
+def test_fused_matrices_that_do_not_split_in_three(run, tmp_path, shape):
+    path = tmp_path / "w.pt"
+    torch.save({"c_attn.weight": torch.ones(*shape)}, path)
+    result = run("compute", "sample:journey", "--weights", path, "--heads", "1")
+    assert result.exit_code == 2 and "a fused query/key/value matrix" in result.stderr

@@ -440,3 +440,25 @@ def test_explain_states_float32_overflow_correctly(run, tmp_path):
     path.write_text(json.dumps([[1e150, 0], [0, 1e150], [1e150, 1e150]]))
     out = run("explain", path).stdout.replace("\n", " ")
     assert "exp(100) = ∞" in out and "∞/∞ = NaN" in out
+
+
+def test_a_full_disk_never_truncates_stdout_silently(tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mnt)],
+                             capture_output=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        (mnt / "fill").write_bytes(b"\0" * 8192)
+        for args in (["compute", "sample:cat", "--format", "json"], ["explain", "sample:cat"],
+                     ["compute", "sample:cat", "--format", "npz"]):  # fmt: skip
+            with open(mnt / "out", "wb") as stdout:
+                proc = _attn(*args, stdout=stdout, stderr=subprocess.PIPE)
+            _one_line(proc.stderr, proc.returncode, 1, "No space left on device")
+            (mnt / "out").unlink()
+        proc = _attn("compute", "sample:cat", "--format", "json", "-o", mnt / "o.json")
+        _one_line(proc.stderr, proc.returncode, 1, "No space left on device")
+        assert not (mnt / "o.json").exists() and not list(mnt.glob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

@@ -348,6 +348,45 @@ def test_control_and_bidi_characters_are_shown_as_escapes(run, tmp_path, browser
     page.close()
 
 
+def test_explain_page_tables_show_escapes(run, tmp_path, browser):
+    source = tmp_path / "controls.json"
+    source.write_text(json.dumps({"tokens": ["\u202eevil", "ok"], "embeddings": [[1, 0], [0, 1]]}))
+    path = make_page(run, tmp_path, "explain", source, name="e.html")
+    page = Page(browser, path)
+    headers = page.p.locator("#view-explain th").all_text_contents()
+    assert "\\u202eevil" in headers and "\u202eevil" not in headers
+    page.close()
+
+
+@pytest.mark.parametrize("memory_first", [False, True])
+def test_cross_attention_pages_draw_queries_and_memory(run, tmp_path, browser, memory_first):
+    rng = np.random.default_rng(0)
+    files = {}
+    for name, n in (("q", 4), ("m", 7)):
+        tokens = [f"{name}{i}" for i in range(n)]
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(
+            json.dumps({"tokens": tokens, "embeddings": rng.normal(size=(n, 3)).tolist()})
+        )
+    queries, memory = (files["m"], files["q"]) if memory_first else (files["q"], files["m"])
+    path = make_page(run, tmp_path, "compute", queries, "--kv", memory, "--mode", "multi-head",
+                     "--heads", "1", "--d-out", "4", name="x.html")  # fmt: skip
+    data = page_data(path.read_text())
+    n, m = len(data["tokens"]), len(data["kv_tokens"])
+    page = Page(browser, path)
+    keys = page.p.locator("#head-svg text[data-side=key]").all_text_contents()
+    assert keys == data["kv_tokens"] and page.count("#head-svg text[data-side=query]") == n
+    opacities = [float(o) for o in page.p.locator("#head-svg line").evaluate_all(
+        "ls => ls.map(l => l.getAttribute('stroke-opacity'))")]  # fmt: skip
+    assert len(opacities) == m
+    first_row = np.array(data["steps"]["weights"]).reshape(-1, n, m)[0, 0]  # head 0, query 0
+    np.testing.assert_allclose(opacities, first_row, atol=1e-4)
+    page.view("matrix")
+    columns = page.p.locator(".panel[data-step=weights] .col-labels .lbl").all_text_contents()
+    assert columns == data["kv_tokens"]
+    page.close()  # no page error
+
+
 def test_explain_page_typesets_each_formula_and_links_to_its_cells(run, tmp_path, browser):
     args = ("sample:journey", "--mode", "multi-head", "--heads", "2", "--d-out", "4", "--causal")
     path = make_page(run, tmp_path, "explain", *args, "--query", "starts")

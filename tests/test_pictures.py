@@ -1,5 +1,7 @@
 """Heatmaps in the terminal and plots as files: what they show is what was computed."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -162,3 +164,15 @@ def test_long_inputs_label_every_kth_token():
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert len(labels) == MAX_LABELS and labels[:2] == ["t0", "t3"]
     assert ax.images[0].get_array().shape == (n, n)  # every cell is still drawn
+
+
+def test_heatmap_rows_line_up_with_wide_characters(run, tmp_path):
+    from rich.cells import cell_len
+
+    path = tmp_path / "wide.json"
+    tokens = ["猫猫猫", "a", "ｆｕｌｌ", "e\u0301"]
+    path.write_text(json.dumps({"tokens": tokens, "embeddings": np.eye(4).tolist()}))
+    out = run("heatmap", path).stdout
+    rows = [line for line in out.splitlines() if line[:2] in ("0 ", "1 ", "2 ", "3 ")][:4]
+    assert len(rows) == 4
+    assert len({cell_len(line) for line in rows}) == 1  # every row ends in one column

@@ -99,7 +99,7 @@ def _root(
         str | None,
         typer.Option(
             "--max-input",
-            help="Read at most this much of each input (e.g. 2G) [default: 512M, or "
+            help="Read at most this much of each input, e.g. 2G [default: 512M, or "
             "ATTN_MAX_INPUT].",
             show_default=False,
         ),

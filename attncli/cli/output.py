@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING
 
 from attncli.cli.app import ALL_STEPS, TABLE_STEPS, VIEWS, Format
 from attncli.errors import AttncliError, ConfigError, OutputError
+from attncli.io.stdout import write_stdout
 
 if TYPE_CHECKING:
     from attncli.core.kvcache import CacheRun
@@ -23,8 +24,7 @@ def text_sink(output: Path | None) -> Iterator[Callable[[str], None]]:
     if output is None:
 
         def to_stdout(text: str) -> None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            write_stdout(text)
 
         yield to_stdout
         return
@@ -56,8 +56,7 @@ def write_bytes(data: bytes, output: Path | None, binary: bool) -> None:
     elif binary and sys.stdout.isatty():
         raise OutputError("binary output; refusing to print it to a terminal (use -o FILE)")
     else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        write_stdout(data)
 
 
 # A page larger than this gets a note: browsers slow down, and --show can keep fewer steps.
@@ -108,7 +107,8 @@ def write_trace(trace, fmt: str, precision: int, output: Path | None) -> None:
 
         text = trace_markdown(trace, precision)
     elif fmt == "json":
-        text = json.dumps(trace.to_dict(), allow_nan=False, ensure_ascii=False)
+        # ASCII, like compute's JSON: no control or bidi character reaches a terminal raw
+        text = json.dumps(trace.to_dict(), allow_nan=False)
     else:
         raise ConfigError(f"--explain writes terminal panels, markdown or json, not {fmt}")
     write_text(text + "\n", output)
@@ -118,8 +118,7 @@ def write_text(text: str, output: Path | None) -> None:
     from attncli.io.atomic import write_atomic
 
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
     else:
         write_atomic(output, text.encode())
 
@@ -200,8 +199,7 @@ def emit(
         raise OutputError(
             f"--format {fmt.value} is binary; refusing to print it to a terminal (use -o FILE)"
         )
-    sys.stdout.buffer.write(data)
-    sys.stdout.flush()
+    write_stdout(data)
 
 
 def check_not_input(path: Path, inputs: list) -> None:

@@ -59,7 +59,8 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError) and not isinstance(e, BrokenPipeError):
-            raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+            # the file could be made but not written (a full disk, a file size limit): exit 1
+            raise WriteError(f"{path}: cannot write ({e.strerror or e})") from None
         raise
 
 

@@ -299,7 +299,7 @@ def _from_json_doc(doc: object, name: str, extra: tuple[str, ...] = ()) -> Embed
         for i, token in enumerate(tokens):
             if any("\ud800" <= c <= "\udfff" for c in token):
                 raise InputError(
-                    f"{name}: tokens[{i}] {visible(token)!r} holds a lone surrogate, "
+                    f"{name}: tokens[{i}] '{visible(token)}' holds a lone surrogate, "
                     "which is not Unicode text"
                 )
         if len(tokens) != len(rows):

@@ -187,8 +187,13 @@ def _load_folder(folder: Path, prefix: str | None) -> WeightFile:
             weight_map = json.loads(index.read_text())["weight_map"]
             if not isinstance(weight_map, dict):
                 raise TypeError("weight_map is not an object")
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
             raise InputError(f"{index}: not a valid shard index ({e})") from None
+        for name, shard in weight_map.items():
+            if not isinstance(shard, str) or Path(shard).name != shard or shard in ("", ".", ".."):
+                raise InputError(
+                    f"{index}: {name!r} maps to {shard!r}, not a file name in {folder}"
+                )
         names = {k: None for k in weight_map}
         chosen = _choose_prefix(names, prefix, folder)
         wanted = [k for k in weight_map if k.startswith(chosen)]
@@ -229,14 +234,18 @@ def _config_hints(folder: Path) -> dict[str, object]:
         return {}
     try:
         config = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         raise InputError(f"{path}: not readable JSON") from None
     if not isinstance(config, dict):
         raise InputError(f"{path}: expected a JSON object of settings")
     hints: dict[str, object] = {}
     for key, name in (("num_attention_heads", "heads"), ("num_key_value_heads", "kv_heads")):
-        if isinstance(config.get(key), int):
-            hints[name] = config[key]
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{path}: {key} = {value!r} is not a whole number of heads")
+        hints[name] = value
     if "rope_theta" in config or config.get("model_type") in ("llama", "mistral", "qwen2", "qwen3"):
         scaling = config.get("rope_scaling")
         if scaling:
@@ -518,7 +527,7 @@ def _fused(
     fused = "c_attn" if "c_attn.weight" in subset else "qkv"
     out = "c_proj" if fused == "c_attn" else "proj"
     w = subset[f"{fused}.weight"]
-    if w.ndim != 2 or 3 not in (w.shape[0] // max(w.shape[1], 1), w.shape[1] // max(w.shape[0], 1)):
+    if w.ndim != 2 or (3 * w.shape[1] != w.shape[0] and 3 * w.shape[0] != w.shape[1]):
         raise InputError(
             f"{path}: {fused}.weight has shape {w.shape}; a fused query/key/value matrix is "
             "(3·d, d) (nn.Linear) or (d, 3·d) (GPT-2's Conv1D)"

@@ -45,6 +45,8 @@ def to_json(
         "tokens": list(result.tokens),
         "params": result.params(),
     }
+    if result.kv_tokens is not None:  # cross-attention: the memory's tokens label the keys
+        doc["kv_tokens"] = list(result.kv_tokens)
     if result.query is not None:
         doc["query"] = {"index": result.query, "token": result.tokens[result.query]}
     doc["notes"] = list(result.notes)

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from rich.cells import cell_len
 from rich.console import Group
 from rich.style import Style
 from rich.table import Table
@@ -81,7 +82,7 @@ def heatmap(
     keys = [label(t, LABEL_MAX) for t in result.keys_tokens]
     n, m = len(shown), len(keys)
     rows_at = [result.query] if result.query is not None else list(range(n))
-    idx_w, tok_w = len(str(n - 1)), max(len(t) for t in shown)
+    idx_w, tok_w = len(str(n - 1)), max(cell_len(t) for t in shown)  # screen columns
     label_w = idx_w + 1 + tok_w
     fit = max(4, (width - label_w - 2) // CELL)
     per_col = math.ceil(m / fit)
@@ -98,7 +99,8 @@ def heatmap(
         values, off = pool(w, per_row, per_col, "sum"), pool(hidden, per_row, per_col, "all")
         lines = [Text(" " * (label_w + 1) + header, style="dim")]
         for r, i in enumerate(rows):
-            line = Text(f"{i:>{idx_w}} {shown[i]:<{tok_w}} ", style="bold")
+            pad = " " * (tok_w - cell_len(shown[i]))  # wide (CJK) characters take two
+            line = Text(f"{i:>{idx_w}} {shown[i]}{pad} ", style="bold")
             for c in range(len(cols)):
                 line.append(_cell(values[r, c], vmax, bool(off[r, c]), color))
             lines.append(line)

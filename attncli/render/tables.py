@@ -36,6 +36,10 @@ def make_console(file: IO[str] | None = None, width: int | None = None) -> Conso
     as markup or emoji codes: text from the data reaches it as :class:`Text` made
     :func:`~attncli.visible.visible`."""
     plain = bool(os.environ.get("NO_COLOR"))
+    if file is None:  # stdout, written whole or an error (a full disk truncates nothing)
+        from attncli.io.stdout import StdoutText
+
+        file = StdoutText()
     console = _Console(
         file=file,
         highlight=False,

@@ -19,9 +19,13 @@
   const data = JSON.parse(document.getElementById("attncli-data").textContent);
   const page = data.html;
   // what the page shows of the data's text; the data block itself keeps it exactly
-  if (Array.isArray(data.tokens)) data.tokens = data.tokens.map(visible);
+  for (const run of [data, page.run]) {
+    if (!run) continue;
+    for (const key of ["tokens", "kv_tokens"]) {
+      if (Array.isArray(run[key])) run[key] = run[key].map(visible);
+    }
+  }
   if (typeof data.token === "string") data.token = visible(data.token);
-  if (page.run && Array.isArray(page.run.tokens)) page.run.tokens = page.run.tokens.map(visible);
   for (const key of ["command", "summary", "header"]) {
     if (typeof page[key] === "string") page[key] = visible(page[key]);
   }
@@ -90,7 +94,8 @@
     const w = steps.weights;
     const heads = w && Array.isArray(w[0][0]) ? w.map((_, h) => h) : [0];
     return {
-      tokens: run.tokens, steps, info: page.steps || {}, layer, heads,
+      tokens: run.tokens, keys: run.kv_tokens || run.tokens, steps, info: page.steps || {},
+      layer, heads,
       query: run.query ? run.query.index : null, params: run.params || {}, causal: false,
     };
   }
@@ -100,7 +105,7 @@
     const a = view.steps[name];
     const last = Array.isArray(a[0][0]) ? a[0][0].length : a[0].length;
     return { title: name, rows: "queries",
-      columns: last === view.tokens.length ? "keys" : "features" };
+      columns: last === view.keys.length ? "keys" : "features" };
   }
   function perHead(a) {
     return Array.isArray(a[0][0]);
@@ -200,7 +205,7 @@
       section.appendChild(el("p", {}, "This run has no attention weights to draw."));
       return;
     }
-    const n = view.tokens.length;
+    const n = view.tokens.length, m = view.keys.length;  // they differ in cross-attention
     const active = new Set([0]);
     let selected = view.query !== null ? view.query : 0;
     const picker = el("div", { class: "heads", id: "head-picker" }, "heads: ");
@@ -216,27 +221,31 @@
         ` ${id}`));
     });
     const rowH = 22, left = 220, right = 400, width = 560;
-    const drawing = svg("svg", { id: "head-svg", width, height: n * rowH + 10,
+    const drawing = svg("svg", { id: "head-svg", width, height: Math.max(n, m) * rowH + 10,
       "data-layer": view.layer, "data-head": view.heads.join(" ") });
     const lines = svg("g", { class: "lines" });
     drawing.appendChild(lines);
     const queryLabels = [], keyLabels = [], keyValues = [];
     for (let i = 0; i < n; i++) {
-      const y = i * rowH + 16;
-      const q = svg("text", { x: left - 8, y, "text-anchor": "end", class: "tok query",
-        "data-token-index": i, "data-side": "query" });
+      const q = svg("text", { x: left - 8, y: i * rowH + 16, "text-anchor": "end",
+        class: "tok query", "data-token-index": i, "data-side": "query" });
       q.appendChild(document.createTextNode(view.tokens[i]));
-      const k = svg("text", { x: right + 8, y, class: "tok key", "data-token-index": i,
-        "data-side": "key" });
-      k.appendChild(document.createTextNode(view.tokens[i]));
-      const v = svg("text", { x: width - 4, y, "text-anchor": "end", class: "val" });
       const usable = view.query === null || view.query === i;
       if (!usable) q.classList.add("unavailable");
       const pick = () => { if (usable && selected !== i) { selected = i; draw(); } };
       q.addEventListener("click", pick);
       q.addEventListener("mouseenter", pick);
-      drawing.append(q, k, v);
-      queryLabels.push(q); keyLabels.push(k); keyValues.push(v);
+      drawing.append(q);
+      queryLabels.push(q);
+    }
+    for (let j = 0; j < m; j++) {
+      const y = j * rowH + 16;
+      const k = svg("text", { x: right + 8, y, class: "tok key", "data-token-index": j,
+        "data-side": "key" });
+      k.appendChild(document.createTextNode(view.keys[j]));
+      const v = svg("text", { x: width - 4, y, "text-anchor": "end", class: "val" });
+      drawing.append(k, v);
+      keyLabels.push(k); keyValues.push(v);
     }
     function weightsOf(slot) {
       const m = perHead(w) ? w[slot] : w;
@@ -245,17 +254,17 @@
     function draw() {
       lines.replaceChildren();
       const slots = [...active].sort((a, b) => a - b);
-      for (let i = 0; i < n; i++) {
-        queryLabels[i].classList.toggle("selected", i === selected);
-        const hidden = slots.length > 0 && slots.every((s) => masked(view, s, selected, i));
-        keyLabels[i].classList.toggle("masked", hidden);
-        keyValues[i].textContent = "";
+      queryLabels.forEach((label, i) => label.classList.toggle("selected", i === selected));
+      for (let j = 0; j < m; j++) {
+        const hidden = slots.length > 0 && slots.every((s) => masked(view, s, selected, j));
+        keyLabels[j].classList.toggle("masked", hidden);
+        keyValues[j].textContent = "";
       }
       slots.forEach((slot, rank) => {
         const row = weightsOf(slot);
         const colour = headColour(slot, view.heads.length);
         const dy = 11 + (rank - (slots.length - 1) / 2) * 3;  // heads side by side
-        for (let k = 0; k < n; k++) {
+        for (let k = 0; k < m; k++) {
           if (masked(view, slot, selected, k)) continue;
           const weight = row[k] === null ? 0 : row[k];
           lines.appendChild(svg("line", {
@@ -315,7 +324,7 @@
   function arithmetic(view, name, slot, r, c) {
     const steps = view.steps, p = view.params;
     const i = tokenOfRow(view, name, r);
-    const me = view.tokens[i], key = view.tokens[c];
+    const me = view.tokens[i], key = view.keys[c];
     const hd = p.head_dim, multi = perHead(steps.weights || [[0]]);
     const cols = (row) => (multi ? row.slice(slot * hd, (slot + 1) * hd) : row);
     const rowOf = (step, token) => {
@@ -371,7 +380,7 @@
     const sym = view.steps.scaled_scores ? "ω'" : "ω";
     const s = rowOf(input, i), w = rowOf(name, i);
     const seen = s.map((v, k) => v !== null && !masked(view, slot, i, k));
-    const me = view.tokens[i], key = view.tokens[c];
+    const me = view.tokens[i], key = view.keys[c];
     if (!seen[c]) return [`exp(-∞) = 0  (${key} is masked)`, `α(${me}, ${key}) = 0  (masked)`];
     const m = Math.max(...s.filter((_, k) => seen[k]));
     const exps = s.map((v, k) => (seen[k] ? Math.exp(v - m) : 0));
@@ -417,13 +426,13 @@
       const span = Math.min(every, cols - c) * cs;
       const attrs2 = { class: "lbl col" + sparse, style: `width:${span}px` };
       if (kind.columns === "keys") attrs2["data-token-index"] = c;
-      colLabels.appendChild(el("div", attrs2, kind.columns === "keys" ? view.tokens[c] : `d${c}`));
+      colLabels.appendChild(el("div", attrs2, kind.columns === "keys" ? view.keys[c] : `d${c}`));
     }
     for (let r = 0; r < rows; r += every) {
       const span = Math.min(every, rows - r) * cs;
       const i = kind.rows === "queries" ? tokenOfRow(view, name, r) : r;
       rowLabels.appendChild(el("div", { class: "lbl row" + sparse, style: `height:${span}px`,
-        "data-token-index": i }, view.tokens[i]));
+        "data-token-index": i }, kind.rows === "queries" ? view.tokens[i] : view.keys[i]));
     }
     const wrap = el("div", { class: "heat-wrap" }, canvas);
     const mark = el("div", { class: "row-mark" });
@@ -435,8 +444,8 @@
       const r = Math.min(rows - 1, Math.floor(e.offsetY / cs));
       const c = Math.min(cols - 1, Math.floor(e.offsetX / cs));
       const i = tokenOfRow(view, name, r);
-      const colName = kind.columns === "keys" ? view.tokens[c] : `d${c}`;
-      const rowName = kind.rows === "queries" ? view.tokens[i] : view.tokens[r];
+      const colName = kind.columns === "keys" ? view.keys[c] : `d${c}`;
+      const rowName = kind.rows === "queries" ? view.tokens[i] : view.keys[r];
       const v = m[r][c];
       const head = perHead(a) || (kind.columns === "keys" && view.heads.length > 1)
         ? ` · head ${view.heads[slot]}` : "";
@@ -491,7 +500,7 @@
       for (const vec of s.results) {
         const table = el("table", { class: "vec" });
         table.appendChild(el("tr", {}, el("th", {}, vec.name),
-          ...vec.labels.map((l) => el("th", {}, l))));
+          ...vec.labels.map((l) => el("th", {}, visible(l)))));
         table.appendChild(el("tr", {}, el("td", {}), ...vec.values.map((v) => el("td", {}, num(v)))));
         box.appendChild(table);
       }
@@ -571,7 +580,8 @@
       weights.push(row);
     }
     return {
-      tokens: data.tokens, steps: { weights }, layer: page.layers[l], heads: [page.heads[h]],
+      tokens: data.tokens, keys: data.tokens, steps: { weights }, layer: page.layers[l],
+      heads: [page.heads[h]],
       query: null, params: {}, causal: page.causal,
       info: { weights: { title: `attention weights, layer ${page.layers[l]} head ` +
         `${page.heads[h]} (stored at ${page.weights.bits}-bit precision)`,
