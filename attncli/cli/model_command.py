@@ -198,7 +198,8 @@ def model_command(
             result = model.head(attn_in, enc.tokens, layers[0], _index(head, "--head"), **run)
         label = f"{_source(model)} layer {layers[0]}"
         label += f" head {head}" if head is not None else ""
-        result = replace(result, weights_source=label)
+        info = model.layer_info(layers[0], len(enc.tokens), None if head is None else int(head))
+        result = replace(result, weights_source=label, model_info=info)
         if merge:
             from attncli.model.words import merge_words
 
@@ -314,6 +315,8 @@ def _emit_summary(
                 "mean_entropy": float(np.mean([s.entropy for s in stats])),
                 "most_attended": tokens[int(np.argmax(w.sum(axis=0)))],
             }  # fmt: skip
+            info = model.layer_info(i, len(tokens), h)
+            row.update({k: info[k] for k in ("kv_head", "window") if k in info})
             if q is not None:
                 row["query_top"] = tokens[stats[q].top[0]]
                 row["query_top_weight"] = stats[q].top_weights[0]

@@ -96,7 +96,10 @@ class AttentionConfig:
     - ``latent_dim``: width of ``mla``'s latent C (default ``max(16, d_out // 8)`` as the book).
     - ``window``: causal sliding window W: query i sees keys i-W+1 … i.
     - ``rope`` / ``rope_base``: rotate queries and keys per head by position (Llama's rotate-half).
-    - ``qk_norm``: RMSNorm (eps 1e-6, unit weight) of each head's queries and keys before RoPE.
+    - ``rope_freqs``: the head_dim/2 rotation frequencies themselves, when a model's rope scaling
+      (Llama 3's) changes them from ``rope_base``'s.
+    - ``qk_norm``: RMSNorm of each head's queries and keys before RoPE (eps ``rms_eps``; unit
+      weight, or the parameters' ``q_norm``/``k_norm`` weights).
     - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``).
     - ``qkv_bias``: give the query/key/value Linear layers a bias.
     - ``cross``: keys and values come from another input (set by :func:`attncli.compute`).
@@ -120,6 +123,8 @@ class AttentionConfig:
     rope_base: float = 10000.0
     qk_norm: bool = False
     cross: bool = False
+    rope_freqs: tuple[float, ...] | None = None
+    rms_eps: float = RMS_EPS
 
     def resolved(self, d_in: int) -> AttentionConfig:
         """A copy with every default filled in for an input of width ``d_in``, checked."""
@@ -215,6 +220,11 @@ class AttentionConfig:
                 )
             if not (self.rope_base > 0 and math.isfinite(self.rope_base)):
                 raise ConfigError(f"--rope-base must be a positive number, got {self.rope_base}")
+            if self.rope_freqs is not None and len(self.rope_freqs) != head_dim // 2:
+                raise ConfigError(
+                    f"{len(self.rope_freqs)} rope frequencies for head_dim {head_dim} "
+                    f"(needs {head_dim // 2})"
+                )
 
     @property
     def head_dim(self) -> int:
@@ -234,7 +244,8 @@ class AttentionConfig:
         if self.qk_norm:
             parts.append("QK-norm")
         if self.rope:
-            parts.append(f"RoPE base {self.rope_base:g}")
+            scaled = " (scaled frequencies)" if self.rope_freqs is not None else ""
+            parts.append(f"RoPE base {self.rope_base:g}{scaled}")
         if self.cross:
             parts.append("cross-attention")
         return parts

@@ -43,6 +43,8 @@ class Parameters:
     value: Projection
     out: Projection | None = None
     latent: Projection | None = None
+    q_norm: np.ndarray | None = None  # QK-norm's learned weights (head_dim,), as Qwen3's
+    k_norm: np.ndarray | None = None
 
     def named(self, linear: bool) -> dict[str, np.ndarray]:
         """The parameters under the book's names (``linear``: nn.Linear orientation)."""

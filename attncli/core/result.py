@@ -98,6 +98,8 @@ class AttentionResult:
     weights_source: str | None = None  # the weight file the parameters came from, if any
     notes: tuple[str, ...] = ()  # what the user should know, e.g. a dtype widened on overflow
     kv_tokens: tuple[str, ...] | None = None  # cross-attention: the memory's tokens (the keys)
+    # attn model: the family, layer, head (and its key/value head), window and positions
+    model_info: dict[str, object] | None = None
 
     @property
     def d_in(self) -> int:
@@ -138,7 +140,7 @@ class AttentionResult:
             "dtype": c.dtype,
             "engine": self.engine,
             "device": self.device,
-        }
+        } | ({} if self.model_info is None else {"model": self.model_info})
 
     def for_query(self, index: int) -> AttentionResult:
         """The same result keeping only row ``index`` of every query-indexed step."""

@@ -113,10 +113,20 @@ def summary_line(result: AttentionResult, width: int | None = None) -> Text:
     return Text("\n".join(lines), style="bold")
 
 
+def model_parts(info: dict[str, object]) -> list[str]:
+    """attn model's layer (its layer and head are in the weights' source): family, the key/value
+    head a grouped-query head reads, window, positions."""
+    parts = [f"family {visible(str(info['family']))}"]
+    if "kv_head" in info:
+        parts.append(f"key/value head {info['kv_head']}")
+    return [*parts, f"{info['window']} attention", f"positions {info['positions']}"]
+
+
 def summary_parts(result: AttentionResult) -> list[str]:
     """The options that shaped ``result``, one short phrase each."""
     c = result.config
-    parts = [
+    parts = [] if result.model_info is None else model_parts(result.model_info)
+    parts += [
         f"mode {c.mode}",
         f"{len(result.tokens)} tokens",
         f"d_in {result.d_in}" + (f" → d_out {c.d_out}" if c.mode != "simple" else ""),
