@@ -432,10 +432,13 @@ class _Tracer:
     def scaling(
         self, s: np.ndarray, scaled: np.ndarray, all_scores: np.ndarray, pre: str, h: int | None
     ) -> Section:
-        d_k = self.c.head_dim
-        f = 1 / math.sqrt(d_k)
+        d_k, own = self.c.head_dim, self.c.scale_dim
+        f = 1 / math.sqrt(self.c.scale_by)
         lines = [
-            f"d_k = {d_k},  1/√d_k = {self.num(f)}",
+            f"d_k = {d_k},  1/√d_k = {self.num(f)}"
+            if own is None
+            else f"the model scales by 1/√{own:g} (its own constant, not d_k = {d_k}) = "
+            f"{self.num(f)}",
             *self.per_key(lambda j: f"{self.num(s[j])} × {self.num(f)} = {self.num(scaled[j])}"),
             f"spread of all this input's scores (standard deviation): "
             f"{self.num(all_scores.std())} before, {self.num(all_scores.std() * f)} after",
@@ -444,7 +447,9 @@ class _Tracer:
         return Section(
             "scaled_scores",
             pre + "Scaling",
-            "ω'(q, k_j) = ω(q, k_j) / √d_k",
+            "ω'(q, k_j) = ω(q, k_j) / √d_k"
+            if own is None
+            else f"ω'(q, k_j) = ω(q, k_j) / √{own:g}",
             r"\omega'_{ij} = \omega_{ij} / \sqrt{d_k}",
             "A dot product of d_k terms has a variance that grows with d_k; large scores push "
             "softmax towards one-hot (all weight on one key, tiny gradients). Dividing by √d_k "

@@ -34,7 +34,15 @@ FAMILIES = {
         {"use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1},
     ),
     "qwen3": ("Qwen3", {"head_dim": 24}),  # heads·head_dim (96) wider than hidden_size (64)
-}
+    "gemma3": ("Gemma3Text", {
+        "head_dim": 16, "query_pre_attn_scalar": 24, "sliding_window": 3,
+        "layer_types": ["sliding_attention", "full_attention"],
+        "rope_parameters": {
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+            "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1e6},
+        },
+    }),
+}  # fmt: skip
 
 
 def _tokenizer(folder) -> None:
@@ -78,6 +86,11 @@ def _reference(folder, ids):
     return [h[0].numpy() for h in out.hidden_states], [a[0].numpy() for a in out.attentions]
 
 
+def _ids(model):
+    enc = model.encode(TEXT)
+    return enc.ids, enc.tokens
+
+
 def test_every_head_of_every_layer_matches_transformers_eager(family_dir):
     family, folder = family_dir
     model = load_model(folder)
@@ -101,11 +114,18 @@ def test_the_variants_are_really_exercised(family_dir):
     if family == "llama3":  # scaled frequencies differ from rope_theta's
         d = model.head_dim
         plain = 1.0 / 500000.0 ** (np.arange(0, d, 2) / d)
-        assert not np.allclose(model.rope_freqs, plain)
-    expected = {"mistral": (3, 3), "qwen2-sliding": (None, 4)}.get(family, (None, None))
+        assert not np.allclose(model.ropes[0][2], plain)
+    if family == "gemma3":  # local and global layers rotate differently; scores scaled by 1/√24
+        assert model.ropes[0][:2] == (1e4, "default") and model.ropes[1][:2] == (1e6, "linear")
+        assert model.forward(*_ids(model), upto=0)[0][1].config.spec().scale == pytest.approx(
+            24**-0.5
+        )
+    expected = {"mistral": (3, 3), "qwen2-sliding": (None, 4), "gemma3": (3, None)}.get(
+        family, (None, None)
+    )
     assert model.windows == expected
     p = model.attention_parameters(0)
-    assert (p.q_norm is not None) == (family == "qwen3")
+    assert (p.q_norm is not None) == (family in ("qwen3", "gemma3"))
     assert (p.query.bias is not None) == (family in ("qwen2", "qwen2-sliding", "llama3"))
 
 
@@ -182,11 +202,12 @@ def test_bfloat16_shards_read_as_float32(tmp_path):
 
 
 @pytest.mark.parametrize(("family", "says"), [("qwen3", "learned norm weights"),
-                                              ("llama3", "scaled, =")])  # fmt: skip
+                                              ("llama3", "scaled, ="),
+                                              ("gemma3", "the model scales by 1/√24")])  # fmt: skip
 def test_explain_shows_the_models_qk_norm_and_rope(run, tmp_path, family, says):
     folder = build(tmp_path / "m", family)
     trace = run("model", TEXT, "--model-dir", folder, "--layer", "1", "--head", "2", "--query",
                 "mat", "--explain")  # fmt: skip
     assert trace.exit_code == 0, trace.stderr
     assert "Rotary position embedding" in trace.stdout and says in trace.stdout
-    assert ("QK-norm" in trace.stdout) is (family == "qwen3")
+    assert ("QK-norm" in trace.stdout) is (family in ("qwen3", "gemma3"))

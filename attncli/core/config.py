@@ -100,7 +100,8 @@ class AttentionConfig:
       (Llama 3's) changes them from ``rope_base``'s.
     - ``qk_norm``: RMSNorm of each head's queries and keys before RoPE (eps ``rms_eps``; unit
       weight, or the parameters' ``q_norm``/``k_norm`` weights).
-    - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``).
+    - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``); by
+      √``scale_dim`` instead when a model says so (Gemma's ``query_pre_attn_scalar``).
     - ``qkv_bias``: give the query/key/value Linear layers a bias.
     - ``cross``: keys and values come from another input (set by :func:`attncli.compute`).
     - ``seed``: the ``torch.manual_seed`` the parameters are drawn after; also seeds dropout.
@@ -125,6 +126,7 @@ class AttentionConfig:
     cross: bool = False
     rope_freqs: tuple[float, ...] | None = None
     rms_eps: float = RMS_EPS
+    scale_dim: float | None = None
 
     def resolved(self, d_in: int) -> AttentionConfig:
         """A copy with every default filled in for an input of width ``d_in``, checked."""
@@ -232,6 +234,11 @@ class AttentionConfig:
         assert self.d_out is not None and self.heads is not None, "resolve the config first"
         return self.d_out // self.heads
 
+    @property
+    def scale_by(self) -> float:
+        """The D of the 1/√D the scores are scaled by: ``scale_dim``, else head_dim."""
+        return self.head_dim if self.scale_dim is None else self.scale_dim
+
     def variant_parts(self) -> list[str]:
         """Short words for the options beyond chapter 3 (kv heads, latent, window, RoPE, ...)."""
         parts = []
@@ -265,7 +272,7 @@ class AttentionConfig:
             rope_base=self.rope_base if self.rope else None,
             mask=mask,
             window=self.window,
-            scale=1.0 / math.sqrt(self.head_dim) if self.scale else 1.0,
+            scale=1.0 / math.sqrt(self.scale_by) if self.scale else 1.0,
             out_bias=preset.out_bias,
             cross=self.cross,
             kv_first=preset.kv_first,

@@ -116,31 +116,35 @@ class AttentionResult:
     def params(self) -> dict[str, object]:
         """Every option that shaped this result, as plain JSON-able values."""
         c = self.config
-        return {
-            "mode": c.mode,
-            "n_tokens": len(self.tokens),
-            "d_in": self.d_in,
-            "d_out": c.d_out,
-            "heads": c.heads,
-            "kv_heads": c.kv_heads,
-            "head_dim": c.head_dim,
-            "latent_dim": c.latent_dim,
-            "causal": c.causal,
-            "window": c.window,
-            "rope": c.rope,
-            "rope_base": c.rope_base if c.rope else None,
-            "qk_norm": c.qk_norm,
-            "cross": c.cross,
-            "n_kv_tokens": len(self.keys_tokens),
-            "scale": c.scale,
-            "dropout": c.dropout,
-            "qkv_bias": c.qkv_bias,
-            "seed": c.seed,
-            "weights": self.weights_source,
-            "dtype": c.dtype,
-            "engine": self.engine,
-            "device": self.device,
-        } | ({} if self.model_info is None else {"model": self.model_info})
+        return (
+            {
+                "mode": c.mode,
+                "n_tokens": len(self.tokens),
+                "d_in": self.d_in,
+                "d_out": c.d_out,
+                "heads": c.heads,
+                "kv_heads": c.kv_heads,
+                "head_dim": c.head_dim,
+                "latent_dim": c.latent_dim,
+                "causal": c.causal,
+                "window": c.window,
+                "rope": c.rope,
+                "rope_base": c.rope_base if c.rope else None,
+                "qk_norm": c.qk_norm,
+                "cross": c.cross,
+                "n_kv_tokens": len(self.keys_tokens),
+                "scale": c.scale,
+                "dropout": c.dropout,
+                "qkv_bias": c.qkv_bias,
+                "seed": c.seed,
+                "weights": self.weights_source,
+                "dtype": c.dtype,
+                "engine": self.engine,
+                "device": self.device,
+            }
+            | ({} if c.scale_dim is None else {"scale_dim": c.scale_dim})
+            | ({} if self.model_info is None else {"model": self.model_info})
+        )
 
     def for_query(self, index: int) -> AttentionResult:
         """The same result keeping only row ``index`` of every query-indexed step."""

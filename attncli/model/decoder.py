@@ -1,9 +1,12 @@
-"""The Llama-style decoders (Llama 3, Mistral, Qwen2, Qwen3) as configuration of one decoder.
+"""The Llama-style decoders (Llama 3, Mistral, Qwen2, Qwen3, Gemma 3) as configuration of one
+decoder.
 
-Per layer: ``h += o_proj(attention(RMSNorm(h)))``, then ``h += down(silu(gate(m)) · up(m))`` with
-``m = RMSNorm(h)``. The attention is :func:`attncli.compute` in gqa mode with the layer's real
-q/k/v/o projections, causal, with RoPE (Llama 3's scaled frequencies where configured), QK-norm
-with its learned weights (Qwen3) and the layer's sliding window (Mistral; Qwen's sliding layers).
+Per layer: ``h += o_proj(attention(RMSNorm(h)))``, then ``h += down(act(gate(m)) · up(m))`` with
+``m = RMSNorm(h)`` (Gemma 3 also normalises each block's output, its RMSNorm weights are 1 + w,
+its embeddings are scaled by √hidden_size). The attention is :func:`attncli.compute` in gqa mode
+with the layer's real q/k/v/o projections, causal, with RoPE (Llama 3's scaled frequencies, Gemma
+3's per-layer-type bases), QK-norm with its learned weights (Qwen3, Gemma 3), the layer's sliding
+window (Mistral; Qwen's and Gemma's sliding layers) and Gemma's own score scale.
 What differs between the families is a row of :data:`FAMILIES`, never copied code; anything in a
 config that this decoder does not compute is refused by name.
 """
@@ -20,6 +23,7 @@ import numpy as np
 
 from attncli.core import AttentionResult, Parameters, Projection, compute
 from attncli.errors import ConfigError
+from attncli.model.activations import gelu_tanh
 from attncli.model.transformer import TransformerModel, _ConfigNumbers, _Tensors
 
 Bias = Literal["always", "never", "config"]  # "config": the config's attention_bias
@@ -32,7 +36,10 @@ class Family:
     qkv_bias: Bias = "config"
     out_bias: Bias = "config"
     qk_norm: bool = False
-    window: Literal["none", "every", "layers"] = "none"  # "layers": Qwen's sliding layers
+    # "layers": Qwen's sliding layers (with use_sliding_window); "types": layer_types alone
+    window: Literal["none", "every", "layers", "types"] = "none"
+    act: str = "silu"  # the feed-forward's gate activation, as config.json names it
+    gemma: bool = False  # (1 + w) norms, sandwich norms, scaled embeddings, own score scale
 
 
 FAMILIES: dict[str, Family] = {
@@ -40,8 +47,10 @@ FAMILIES: dict[str, Family] = {
     "mistral": Family(qkv_bias="never", out_bias="never", window="every"),
     "qwen2": Family(qkv_bias="always", out_bias="never", window="layers"),
     "qwen3": Family(qk_norm=True, window="layers"),
+    "gemma3_text": Family(qk_norm=True, window="types", act="gelu_pytorch_tanh", gemma=True),
 }
-ROPE_TYPES = ("default", "llama3")
+ROPE_TYPES = ("default", "linear", "llama3")
+LAYER_TYPES = ("full_attention", "sliding_attention")
 
 
 class DecoderModel(TransformerModel):
@@ -73,8 +82,9 @@ class DecoderModel(TransformerModel):
                 f"num_attention_heads {self.n_heads}"
             )
         self._check_options()
-        self.rope_base, self.rope_type, self.rope_freqs = self._rope()
-        self.windows = self._windows(number)
+        self.windows, types = self._windows(number)
+        self.ropes = self._ropes(types)
+        self.scale_dim = number(float, "query_pre_attn_scalar") if self.kind.gemma else None
         self.t = _Tensors(tensors, "model.", folder)
         self._tokenizer = None
 
@@ -87,9 +97,13 @@ class DecoderModel(TransformerModel):
 
     def _check_options(self) -> None:
         c = self.config
-        act = c.get("hidden_act", "silu")
-        if act != "silu":
-            self._refuse("hidden_act", act, "'silu'")
+        key = "hidden_activation" if self.kind.gemma else "hidden_act"
+        act = c.get(key, self.kind.act)
+        if act != self.kind.act:
+            self._refuse(key, act, repr(self.kind.act))
+        for key in ("attn_logit_softcapping", "use_bidirectional_attention"):
+            if c.get(key):
+                self._refuse(key, c[key], "null or false")
         if c.get("mlp_bias", False):
             self._refuse("mlp_bias", c["mlp_bias"], "false")
         rotary = c.get("partial_rotary_factor", 1.0)
@@ -98,11 +112,24 @@ class DecoderModel(TransformerModel):
         if self.head_dim % 2:
             self._refuse("head_dim", self.head_dim, "an even number (RoPE rotates pairs)")
 
-    def _rope(self) -> tuple[float, str, tuple[float, ...] | None]:
-        """(θ base, rope type, frequencies when the type changes them), from ``rope_parameters``
-        (transformers 5) or ``rope_theta`` and ``rope_scaling`` (4.x)."""
+    def _ropes(self, types: tuple[str, ...]) -> tuple[tuple[float, str, tuple | None], ...]:
+        """Each layer's RoPE, from ``rope_parameters`` (transformers 5; Gemma 3: one per layer
+        type) or ``rope_theta``/``rope_scaling`` (4.x; Gemma 3: ``rope_local_base_freq``)."""
         c = self.config
-        params = c.get("rope_parameters") or c.get("rope_scaling") or {}
+        params = c.get("rope_parameters")
+        if not self.kind.gemma:
+            one = self._rope(params or {**(c.get("rope_scaling") or {})}, c.get("rope_theta"))
+            return (one,) * self.n_layers
+        if not (isinstance(params, dict) and set(params) == set(LAYER_TYPES)):
+            params = {
+                "full_attention": c.get("rope_scaling") or {},
+                "sliding_attention": {"rope_theta": c.get("rope_local_base_freq", 10000.0)},
+            }
+        by_type = {t: self._rope(params[t], c.get("rope_theta", 1e6)) for t in LAYER_TYPES}
+        return tuple(by_type[t] for t in types)
+
+    def _rope(self, params: object, theta: object) -> tuple[float, str, tuple[float, ...] | None]:
+        """(θ base, rope type, frequencies when the type changes them) of one rope setting."""
         if not isinstance(params, dict):
             self._refuse("rope_parameters", params, "an object")
         kind = params.get("rope_type", params.get("type", "default"))
@@ -110,11 +137,18 @@ class DecoderModel(TransformerModel):
             self._refuse("rope type", kind, " or ".join(repr(k) for k in ROPE_TYPES))
         if params.get("partial_rotary_factor", 1.0) not in (1, 1.0):
             self._refuse("partial_rotary_factor", params["partial_rotary_factor"], "1")
-        base = params.get("rope_theta", c.get("rope_theta", 10000.0))
+        base = params.get("rope_theta", 10000.0 if theta is None else theta)
         if isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 0:
             self._refuse("rope_theta", base, "a positive number")
         if kind == "default":
             return float(base), kind, None
+        if kind == "linear":  # positions divided by factor: frequencies divided by it
+            factor = params.get("factor")
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+                self._refuse("rope linear factor", factor, "a positive number")
+            d, f32 = self.head_dim, np.float32
+            inv = f32(1.0) / f32(base) ** (np.arange(0, d, 2, dtype=f32) / f32(d))
+            return float(base), kind, tuple(float(x) for x in (inv / f32(factor)).astype(f32))
         return float(base), kind, self._llama3_freqs(float(base), params)
 
     def _llama3_freqs(self, base: float, p: dict) -> tuple[float, ...]:
@@ -140,32 +174,35 @@ class DecoderModel(TransformerModel):
         medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
         return tuple(float(x) for x in np.where(medium, smoothed, scaled).astype(f32))
 
-    def _windows(self, number: _ConfigNumbers) -> tuple[int | None, ...]:
-        """Each layer's sliding window (keys it sees, itself included), None for global."""
+    def _windows(self, number: _ConfigNumbers) -> tuple[tuple[int | None, ...], tuple[str, ...]]:
+        """Each layer's sliding window (keys it sees, itself included; None: global) and type."""
         c = self.config
         n = self.n_layers
         window = number(int, "sliding_window") if c.get("sliding_window") is not None else None
         if window is not None and window < 1:
             self._refuse("sliding_window", window, "a positive number or null")
         kind = self.kind.window
-        if kind == "none" or window is None:
+        full = ("full_attention",) * n
+        if kind == "none" or (kind == "layers" and not c.get("use_sliding_window", False)):
             if kind == "none" and window is not None:
                 self._refuse("sliding_window", window, "null")
-            return (None,) * n
+            return (None,) * n, full
         if kind == "every":
-            return (window,) * n
-        if not c.get("use_sliding_window", False):
-            return (None,) * n
+            return (window,) * n, full if window is None else ("sliding_attention",) * n
         types = c.get("layer_types")
-        if types is None:  # transformers 4.x configs: sliding from max_window_layers on
+        if types is None and kind == "layers":  # 4.x configs: sliding from max_window_layers on
             first = number(int, "max_window_layers", default=0)
             types = ["sliding_attention" if i >= first else "full_attention" for i in range(n)]
+        elif types is None:  # Gemma 3 4.x configs: every sliding_window_pattern-th layer global
+            pattern = number(int, "sliding_window_pattern", default=6)
+            types = [LAYER_TYPES[bool((i + 1) % pattern)] for i in range(n)]
         if not isinstance(types, list) or len(types) != n:
             self._refuse("layer_types", types, f"a list of {n} layer types")
         for t in types:
-            if t not in ("sliding_attention", "full_attention"):
-                self._refuse("layer type", t, "'sliding_attention' or 'full_attention'")
-        return tuple(window if t == "sliding_attention" else None for t in types)
+            if t not in LAYER_TYPES:
+                self._refuse("layer type", t, " or ".join(repr(t) for t in LAYER_TYPES))
+        windows = tuple(window if t == "sliding_attention" else None for t in types)
+        return windows, tuple(types)
 
     def layer_info(self, layer: int, n_tokens: int, head: int | None = None) -> dict[str, object]:
         info: dict[str, object] = {"family": self.arch, "layer": layer}
@@ -174,8 +211,9 @@ class DecoderModel(TransformerModel):
             info["kv_head"] = head // (self.n_heads // self.kv_heads)
         w = self.windows[layer]
         info["window"] = "global" if w is None else f"sliding {w}"
-        scaled = "" if self.rope_type == "default" else f", {self.rope_type} scaling"
-        info["positions"] = f"0–{n_tokens - 1} (RoPE θ {self.rope_base:g}{scaled})"
+        base, kind, _ = self.ropes[layer]
+        scaled = "" if kind == "default" else f", {kind} scaling"
+        info["positions"] = f"0–{n_tokens - 1} (RoPE θ {base:g}{scaled})"
         return info
 
     # ---- forward pass ------------------------------------------------------------------------
@@ -196,14 +234,15 @@ class DecoderModel(TransformerModel):
         out = proj("o_proj", biased["out"])
         if not self.kind.qk_norm:
             return Parameters(q, k, v, out)
-        q_norm, k_norm = t[f"{p}q_norm.weight"], t[f"{p}k_norm.weight"]
-        return Parameters(q, k, v, out, q_norm=q_norm, k_norm=k_norm)
+        return Parameters(q, k, v, out, q_norm=self._norm_weight(f"{p}q_norm"),
+                          k_norm=self._norm_weight(f"{p}k_norm"))  # fmt: skip
 
     def _options(self, layer: int, p: Parameters) -> dict[str, object]:
         """The spec of layer ``layer``'s attention, beyond mode and heads."""
+        base, _, freqs = self.ropes[layer]
         return dict(
-            causal=True, window=self.windows[layer], rope=True, rope_base=self.rope_base,
-            rope_freqs=self.rope_freqs, qk_norm=self.kind.qk_norm, rms_eps=self.eps,
+            causal=True, window=self.windows[layer], rope=True, rope_base=base, rope_freqs=freqs,
+            qk_norm=self.kind.qk_norm, rms_eps=self.eps, scale_dim=self.scale_dim,
             qkv_bias=p.query.bias is not None, parameters=p,
         )  # fmt: skip
 
@@ -214,6 +253,8 @@ class DecoderModel(TransformerModel):
         last = self.n_layers - 1 if upto is None else upto
         self._check_layer(last)
         h = self.t["embed_tokens.weight"][ids]
+        if self.kind.gemma:  # scaled by √hidden_size, rounded to the weights' float32
+            h = h * np.float32(self.hidden**0.5)
         layers = []
         for i in range(last + 1):
             attn_in = self._rms(h, f"layers.{i}.input_layernorm")
@@ -253,17 +294,29 @@ class DecoderModel(TransformerModel):
         return compute(attn_in, tokens, mode="linear", **self._options(layer, one), **run)
 
     def _block(self, h: np.ndarray, attn: np.ndarray, i: int) -> np.ndarray:
-        """The rest of layer ``i`` after attention: residual, RMSNorm, SwiGLU feed-forward."""
+        """The rest of layer ``i`` after attention: residual, RMSNorm, gated feed-forward
+        (Gemma: the attention's and the feed-forward's outputs normalised too)."""
         t, p = self.t, f"layers.{i}."
+        if self.kind.gemma:
+            attn = self._rms(attn, f"{p}post_attention_layernorm")
         h = h + attn
-        m = self._rms(h, f"{p}post_attention_layernorm")
+        m = self._rms(h, f"{p}pre_feedforward_layernorm" if self.kind.gemma
+                      else f"{p}post_attention_layernorm")  # fmt: skip
         gate = m @ t[f"{p}mlp.gate_proj.weight"].T
-        silu = gate * (0.5 + 0.5 * np.tanh(0.5 * gate))  # x·sigmoid(x), without overflow
-        inner = silu * (m @ t[f"{p}mlp.up_proj.weight"].T)
-        return (h + inner @ t[f"{p}mlp.down_proj.weight"].T).astype(np.float32)
+        if self.kind.act == "silu":
+            gate = gate * (0.5 + 0.5 * np.tanh(0.5 * gate))  # x·sigmoid(x), without overflow
+        else:
+            gate = gelu_tanh(gate)
+        out = (gate * (m @ t[f"{p}mlp.up_proj.weight"].T)) @ t[f"{p}mlp.down_proj.weight"].T
+        if self.kind.gemma:
+            out = self._rms(out, f"{p}post_feedforward_layernorm")
+        return (h + out).astype(np.float32)
+
+    def _norm_weight(self, name: str) -> np.ndarray:
+        """An RMSNorm's weight as it multiplies: Gemma stores w and multiplies by 1 + w."""
+        w = self.t[f"{name}.weight"]
+        return w + np.float32(1.0) if self.kind.gemma else w
 
     def _rms(self, x: np.ndarray, name: str) -> np.ndarray:
         ms = np.mean(np.square(x), axis=-1, keepdims=True)
-        return (x / np.sqrt(ms + np.float32(self.eps)) * self.t[f"{name}.weight"]).astype(
-            np.float32
-        )
+        return (x / np.sqrt(ms + np.float32(self.eps)) * self._norm_weight(name)).astype(np.float32)
