@@ -211,3 +211,12 @@ def test_explain_shows_the_models_qk_norm_and_rope(run, tmp_path, family, says):
     assert trace.exit_code == 0, trace.stderr
     assert "Rotary position embedding" in trace.stdout and says in trace.stdout
     assert ("QK-norm" in trace.stdout) is (family in ("qwen3", "gemma3"))
+
+
+def test_asking_whether_a_tensor_exists_reads_nothing(tmp_path):
+    from attncli.io.shards import SafetensorsFolder
+
+    folder = build(tmp_path / "m", "llama", max_shard_size="40KB")
+    tensors = SafetensorsFolder(folder)
+    assert "layers.1.mlp.up_proj.weight" in tensors and "nothing" not in tensors
+    assert tensors.files_read == set() and len(tensors) == len(list(tensors))

@@ -73,6 +73,9 @@ class SafetensorsFolder(Mapping[str, np.ndarray]):
             raw = raw.astype(np.float32)
         return raw.reshape(shape)
 
+    def __contains__(self, name: object) -> bool:  # Mapping's default would read the tensor
+        return name in self._where
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
 
