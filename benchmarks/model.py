@@ -94,13 +94,17 @@ def end_to_end_rows(repeats: int) -> list[str]:
 def batch_rows(lines: int, separate: int) -> list[str]:
     rng = np.random.default_rng(0)
     sentences = [" ".join(rng.choice(WORDS, rng.integers(4, 16))) for _ in range(lines)]
+
+    def one(s: str) -> float:
+        return attn("model", s, "--layer", "5", "--head", "11", "-f", "json")
+
+    # separate runs before and after the batch, so that a change of load hits both sides
+    before = [one(s) for s in sentences[: separate // 2]]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sentences.txt"
         path.write_text("\n".join(sentences) + "\n")
         batch = attn("model", "--batch", str(path), "--layer", "5", "--head", "11", "-q")
-    each = statistics.median(
-        attn("model", s, "--layer", "5", "--head", "11", "-f", "json") for s in sentences[:separate]
-    )
+    each = statistics.median(before + [one(s) for s in sentences[separate // 2 : separate]])
     return [
         "| case | time | per sentence |",
         "| --- | ---: | ---: |",
