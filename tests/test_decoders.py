@@ -143,6 +143,10 @@ def test_cli_names_family_window_positions_and_kv_head(run, tmp_path):
     assert table.exit_code == 0, table.stderr
     for part in ("family mistral", "key/value head 1", "sliding 3 attention", "positions 0–12"):
         assert part in table.stdout
+    layer = run("model", TEXT, "--model-dir", folder, "--layer", "0", "-f", "json")
+    assert json.loads(layer.stdout)["params"]["model"]["kv_head_of"] == [0, 0, 1, 1]
+    heatmaps = run("model", TEXT, "--model-dir", folder, "--layer", "0")
+    assert "heads 0–1 read key/value head 0, heads 2–3 read key/value head 1" in heatmaps.stdout
     summary = run("model", "the cat", "--model-dir", folder, "--layer", "all", "--head", "all",
                   "-f", "json")  # fmt: skip
     rows = json.loads(summary.stdout)["heads"]

@@ -56,7 +56,9 @@ from attncli.errors import ConfigError
         " --query it --explain\n\n"
         '  attn model "Money bank grows" --embeddings --layer 0 --format json > bank.json\n\n'
         '  attn model "The cat sat on the mat" --layer all --head all\n\n'
-        '  attn model --model-dir ~/models/my-bert "..."'
+        '  attn model --model-dir ~/models/my-bert "..."\n\n'
+        "  attn model --model-dir ~/models/Qwen3-0.6B --batch sentences.txt --layer 3 --head 5"
+        " > weights.jsonl"
     ),
 )
 def model_command(
@@ -164,7 +166,8 @@ def model_command(
     debug: Debug = False,
     ctx: typer.Context = None,
 ) -> None:
-    """Attention of a real pretrained transformer (BERT or GPT-2 family) on a sentence, offline."""
+    """Attention of a real pretrained transformer (BERT, GPT-2, or a Llama, Mistral, Qwen2/3 or
+    Gemma 3 decoder) on a sentence, offline."""
     with errors_to_exit(debug):
         from attncli.model import load_model
 

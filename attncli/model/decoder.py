@@ -206,9 +206,12 @@ class DecoderModel(TransformerModel):
 
     def layer_info(self, layer: int, n_tokens: int, head: int | None = None) -> dict[str, object]:
         info: dict[str, object] = {"family": self.arch, "layer": layer}
+        group = self.n_heads // self.kv_heads
         if head is not None:
             info["head"] = head
-            info["kv_head"] = head // (self.n_heads // self.kv_heads)
+            info["kv_head"] = head // group
+        elif group > 1:  # the whole layer: which key/value head each query head reads
+            info["kv_head_of"] = [h // group for h in range(self.n_heads)]
         w = self.windows[layer]
         info["window"] = "global" if w is None else f"sliding {w}"
         base, kind, _ = self.ropes[layer]

@@ -119,6 +119,10 @@ def model_parts(info: dict[str, object]) -> list[str]:
     parts = [f"family {visible(str(info['family']))}"]
     if "kv_head" in info:
         parts.append(f"key/value head {info['kv_head']}")
+    if "kv_head_of" in info:  # query heads h0–h1 read key/value head g, ...
+        of = list(info["kv_head_of"])
+        spans = [(of.index(g), len(of) - 1 - of[::-1].index(g), g) for g in sorted(set(of))]
+        parts.append(", ".join(f"heads {a}–{b} read key/value head {g}" for a, b, g in spans))
     return [*parts, f"{info['window']} attention", f"positions {info['positions']}"]
 
 
