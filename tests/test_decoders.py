@@ -162,6 +162,9 @@ def test_cli_names_family_window_positions_and_kv_head(run, tmp_path):
         ({"mlp_bias": True}, "mlp_bias = True is not supported"),
         ({"model_type": "gemma2"}, "unsupported architecture 'gemma2'"),
         ({"num_key_value_heads": 3}, "num_key_value_heads 3 does not divide"),
+        ({"head_dim": 8}, "q_proj has 64 outputs, not 4 heads × head_dim 8"),
+        ({"head_dim": 0}, "head_dim = 0 is not supported"),
+        ({"rms_norm_eps": -1}, "rms_norm_eps = -1.0 is not supported"),
     ],
 )  # fmt: skip
 def test_unsupported_options_are_refused_by_name(run, tmp_path, change, message):

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from attncli.core import AttentionResult, Parameters, Projection, compute
-from attncli.errors import ConfigError
+from attncli.errors import ConfigError, InputError
 from attncli.model.activations import gelu_tanh
 from attncli.model.transformer import TransformerModel, _ConfigNumbers, _Tensors
 
@@ -73,18 +73,23 @@ class DecoderModel(TransformerModel):
             if config.get("num_key_value_heads") is not None
             else self.n_heads
         )
-        self.head_dim = (
-            number(int, "head_dim") if config.get("head_dim") is not None else 0
-        ) or self.hidden // self.n_heads
         if self.n_heads < 1 or self.kv_heads < 1 or self.n_heads % self.kv_heads:
             raise ConfigError(
                 f"{folder}: num_key_value_heads {self.kv_heads} does not divide "
                 f"num_attention_heads {self.n_heads}"
             )
+        given = config.get("head_dim") is not None
+        self.head_dim = number(int, "head_dim") if given else self.hidden // self.n_heads
+        if self.head_dim < 1:
+            self._refuse("head_dim", self.head_dim, "a positive number")
+        if self.eps < 0:
+            self._refuse("rms_norm_eps", self.eps, "a number ≥ 0")
         self._check_options()
         self.windows, types = self._windows(number)
         self.ropes = self._ropes(types)
         self.scale_dim = number(float, "query_pre_attn_scalar") if self.kind.gemma else None
+        if self.scale_dim is not None and self.scale_dim <= 0:
+            self._refuse("query_pre_attn_scalar", self.scale_dim, "a positive number")
         self.t = _Tensors(tensors, "model.", folder)
         self._tokenizer = None
 
@@ -234,6 +239,13 @@ class DecoderModel(TransformerModel):
             return Projection(t[f"{p}{name}.weight"].T, t[f"{p}{name}.bias"] if bias else None)
 
         q, k, v = (proj(n, biased["qkv"]) for n in ("q_proj", "k_proj", "v_proj"))
+        for name, r, heads in (("q_proj", q, self.n_heads), ("k_proj", k, self.kv_heads),
+                               ("v_proj", v, self.kv_heads)):  # fmt: skip
+            if r.weight.shape[1] != heads * self.head_dim:
+                raise InputError(
+                    f"{self.folder}: {p}{name} has {r.weight.shape[1]} outputs, not "
+                    f"{heads} heads × head_dim {self.head_dim} as config.json says"
+                )
         out = proj("o_proj", biased["out"])
         if not self.kind.qk_norm:
             return Parameters(q, k, v, out)
