@@ -274,10 +274,14 @@ class _Tracer:
             results.append(
                 self.vec(f"{letter}({self.me}) normed", self.r.steps[f"{step}_norm"][row])
             )
+        params = self.r.parameters
+        learned = params is not None and params.q_norm is not None
         return Section(
             "qk_norm",
             "QK-norm",
-            "q̂ = q / √(mean(q²) + ε) (× the learned weight, if loaded), likewise k; ε = 1e-6",
+            f"q̂ = q / √(mean(q²) + ε){' · w_q' if learned else ''}, likewise k"
+            f"{' (· w_k)' if learned else ''}; ε = {self.c.rms_eps:g}, per head"
+            + ("; w_q, w_k: the model's learned norm weights" if learned else ""),
             r"\hat q = \frac{q}{\sqrt{\tfrac{1}{d}\sum_c q_c^2 + \epsilon}}",
             "Scaling every head's query and key to unit RMS bounds the scores, so no head's "
             "softmax collapses onto one token as weights grow in training (Qwen3, Gemma 3).",
@@ -294,11 +298,13 @@ class _Tracer:
             if t is None:
                 lines.append("  …")
                 continue
-            theta = base ** (-2 * t / d)
-            lines.append(
-                f"  pair {t}: θ = {base:g}^(−{2 * t}/{d}) = {self.num(theta)}, "
-                f"angle = {p}·θ = {self.num(p * theta)} rad"
-            )
+            if self.c.rope_freqs is not None:  # a model's scaled frequencies (Llama 3)
+                theta = self.c.rope_freqs[t]
+                formula = f"θ = {base:g}^(−{2 * t}/{d}), scaled, = {self.num(theta)}"
+            else:
+                theta = base ** (-2 * t / d)
+                formula = f"θ = {base:g}^(−{2 * t}/{d}) = {self.num(theta)}"
+            lines.append(f"  pair {t}: {formula}, angle = {p}·θ = {self.num(p * theta)} rad")
         before_q = self.r.steps.get("queries_norm", self.r.steps["queries"])[self.i, :d]
         before_k = self.r.steps.get("keys_norm", self.r.steps["keys"])[:, :d]
         before = before_k @ before_q
@@ -426,10 +432,13 @@ class _Tracer:
     def scaling(
         self, s: np.ndarray, scaled: np.ndarray, all_scores: np.ndarray, pre: str, h: int | None
     ) -> Section:
-        d_k = self.c.head_dim
-        f = 1 / math.sqrt(d_k)
+        d_k, own = self.c.head_dim, self.c.scale_dim
+        f = 1 / math.sqrt(self.c.scale_by)
         lines = [
-            f"d_k = {d_k},  1/√d_k = {self.num(f)}",
+            f"d_k = {d_k},  1/√d_k = {self.num(f)}"
+            if own is None
+            else f"the model scales by 1/√{own:g} (its own constant, not d_k = {d_k}) = "
+            f"{self.num(f)}",
             *self.per_key(lambda j: f"{self.num(s[j])} × {self.num(f)} = {self.num(scaled[j])}"),
             f"spread of all this input's scores (standard deviation): "
             f"{self.num(all_scores.std())} before, {self.num(all_scores.std() * f)} after",
@@ -438,7 +447,9 @@ class _Tracer:
         return Section(
             "scaled_scores",
             pre + "Scaling",
-            "ω'(q, k_j) = ω(q, k_j) / √d_k",
+            "ω'(q, k_j) = ω(q, k_j) / √d_k"
+            if own is None
+            else f"ω'(q, k_j) = ω(q, k_j) / √{own:g}",
             r"\omega'_{ij} = \omega_{ij} / \sqrt{d_k}",
             "A dot product of d_k terms has a variance that grows with d_k; large scores push "
             "softmax towards one-hot (all weight on one key, tiny gradients). Dividing by √d_k "

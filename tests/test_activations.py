@@ -16,6 +16,13 @@ def test_erf_matches_math_erf_on_a_dense_grid():
     assert np.isnan(erf(np.array([np.nan]))).all()
 
 
+def test_erf_in_float32_is_accurate_to_1e7():
+    x = np.linspace(-12, 12, 480_001).astype(np.float32)
+    reference = np.fromiter((math.erf(float(v)) for v in x), float, len(x))
+    got = erf(x)
+    assert got.dtype == np.float32 and np.abs(got - reference).max() < 1e-7
+
+
 def test_gelu_variants_match_torch():
     torch = pytest.importorskip("torch", reason="torch is the reference")
     x = np.random.default_rng(0).normal(scale=3, size=(64, 97)).astype(np.float32)

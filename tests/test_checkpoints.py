@@ -206,7 +206,7 @@ def test_sharded_folder_reads_only_the_shards_it_needs(run, tmp_path):
     others = set(index.values()) - needed
     assert others, "the test needs shards without layer 2's attention"
     for shard in others:
-        (folder / shard).unlink()  # never read
+        (folder / shard).write_bytes(b"not a safetensors file")  # never read
     x = _x()
     expected = _gpt2_context(model.h[2].attn, x)
     doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--heads", "2", "--causal",
@@ -243,9 +243,9 @@ def test_missing_tensors_are_named_as_the_file_names_them(run, tmp_path):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("shard-path", "not a file name in"),
-        ("shard-type", "not a file name in"),
-        ("deep", "not a valid shard index"),
+        ("shard-path", "not a shard file beside it"),
+        ("shard-type", "not a shard file beside it"),
+        ("deep", "not readable JSON"),
         ("heads-zero", "num_attention_heads = 0 is not a whole number"),
         ("heads-bool", "num_attention_heads = True is not a whole number"),
     ],

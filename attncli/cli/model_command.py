@@ -56,16 +56,30 @@ from attncli.errors import ConfigError
         " --query it --explain\n\n"
         '  attn model "Money bank grows" --embeddings --layer 0 --format json > bank.json\n\n'
         '  attn model "The cat sat on the mat" --layer all --head all\n\n'
-        '  attn model --model-dir ~/models/my-bert "..."'
+        '  attn model --model-dir ~/models/my-bert "..."\n\n'
+        "  attn model --model-dir ~/models/Qwen3-0.6B --batch sentences.txt --layer 3 --head 5"
+        " > weights.jsonl"
     ),
 )
 def model_command(
     text: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="The sentence to run through the model ('-': standard input).", show_default=False
         ),
-    ],
+    ] = None,
+    batch: Annotated[
+        str | None,
+        opt(
+            "Input",
+            "A file of sentences, one per line ('-': standard input): a JSON line per sentence "
+            "with the chosen layer/head's weights, or the per-head summary with --layer all "
+            "--head all (streaming).",
+            "--batch",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[bool, opt("Output", "No progress bar on stderr.", "--quiet", "-q")] = False,
     model_dir: Annotated[
         Path | None,
         opt(
@@ -152,13 +166,22 @@ def model_command(
     debug: Debug = False,
     ctx: typer.Context = None,
 ) -> None:
-    """Attention of a real pretrained transformer (BERT or GPT-2 family) on a sentence, offline."""
+    """Attention of a real pretrained transformer (BERT, GPT-2, or a Llama, Mistral, Qwen2/3 or
+    Gemma 3 decoder) on a sentence, offline."""
     with errors_to_exit(debug):
         from attncli.model import load_model
 
         if vmax is not None:
             check_vmax(vmax)
+        if (text is None) == (batch is None):
+            raise ConfigError("give a sentence, or --batch FILE of sentences (one per line)")
         model = load_model(model_dir)
+        if batch is not None:
+            if explain_ or embeddings or merge or plot_to is not None:
+                raise ConfigError("--batch writes weights or the per-head summary, not with "
+                                  "--explain, --embeddings, --merge-words or --plot")  # fmt: skip
+            _batch(model, batch, layer, head, query, fmt, show, output, quiet, engine, device)
+            return
         sources = [model.folder, "-" if text == "-" else None]  # every file the run reads
         check_distinct({"--output": output, "--plot": plot_to})
         for path in (output, plot_to):
@@ -198,7 +221,8 @@ def model_command(
             result = model.head(attn_in, enc.tokens, layers[0], _index(head, "--head"), **run)
         label = f"{_source(model)} layer {layers[0]}"
         label += f" head {head}" if head is not None else ""
-        result = replace(result, weights_source=label)
+        info = model.layer_info(layers[0], len(enc.tokens), None if head is None else int(head))
+        result = replace(result, weights_source=label, model_info=info)
         if merge:
             from attncli.model.words import merge_words
 
@@ -233,6 +257,38 @@ def model_command(
             narrow(result, query), fmt, show, precision, full, output, sources, views,
             vmax or 1.0, command_line(ctx), layers[0],
         )  # fmt: skip
+
+
+def _batch(model, source, layer, head, query, fmt, show, output, quiet, engine, device) -> None:
+    """attn model --batch: a JSON line per sentence; exit 2 when a line failed."""
+    from attncli.cli.model_batch import run_batch
+
+    if fmt not in (ModelFormat.table, ModelFormat.json, ModelFormat.jsonl):
+        raise ConfigError(f"--batch writes JSON Lines, not --format {fmt.value}")
+    sources = [model.folder, None if source == "-" else Path(source)]
+    if output is not None:
+        check_not_input(output, sources)
+    layers = list(range(model.n_layers)) if layer == "all" else [_index(layer, "--layer")]
+    for i in layers:
+        model._check_layer(i)
+    summary = layer == "all" or head == "all"
+    if query is not None and not summary:
+        raise ConfigError("--query with --batch picks each sentence's query in the per-head "
+                          "summary: add --layer all --head all")  # fmt: skip
+    heads = None
+    one = None
+    if summary:
+        heads = range(model.n_heads) if head in (None, "all") else [_index(head, "--head")]
+        heads = list(heads)
+    elif head is not None:
+        one = _index(head, "--head")
+        if not 0 <= one < model.n_heads:
+            raise ConfigError(f"--head {one}: the model has heads 0–{model.n_heads - 1}")
+    with_weights = show is not None and "weights" in show.split(",")
+    run = {"engine": engine.value, "device": device}
+    failed = run_batch(model, source, layers, heads, one, query, with_weights, output, quiet, run)
+    if failed:
+        raise typer.Exit(2)
 
 
 def _source(model) -> str:
@@ -291,10 +347,8 @@ def _emit_summary(
     (layers, heads, n, n) array; JSON adds them with ``--show weights``; html draws the
     layers × heads grid."""
     from attncli.core.result import find_query
-    from attncli.core.stats import row_stats
 
     q = None if query is None else find_query(tokens, query)
-    rows = []
     if fmt is ModelFormat.npz:
         import io
 
@@ -304,22 +358,8 @@ def _emit_summary(
                  layers=np.array(list(layers)), heads=np.array(list(heads)))  # fmt: skip
         write_bytes(buf.getvalue(), output, binary=True)
         return
-    for i in layers:
-        for h in heads:
-            w = stack[i][1].weights[h]
-            visible = [j + 1 if model.causal else len(tokens) for j in range(len(tokens))]
-            stats = [row_stats(w[r], 1, visible[r]) for r in range(len(tokens))]
-            row = {
-                "layer": i, "head": h,
-                "mean_entropy": float(np.mean([s.entropy for s in stats])),
-                "most_attended": tokens[int(np.argmax(w.sum(axis=0)))],
-            }  # fmt: skip
-            if q is not None:
-                row["query_top"] = tokens[stats[q].top[0]]
-                row["query_top_weight"] = stats[q].top_weights[0]
-            if show is not None and "weights" in show.split(","):
-                row["weights"] = w.tolist()
-            rows.append(row)
+    with_weights = show is not None and "weights" in show.split(",")
+    rows = summary_rows(model, stack, layers, heads, tokens, q, with_weights)
     import json
 
     text = json.dumps({"tokens": list(tokens), "heads": rows}) + "\n"
@@ -342,3 +382,31 @@ def _emit_summary(
     from attncli.render.heatmap import summary_table
 
     print_or_write(lambda file: summary_table(rows, query is not None, file), output)
+
+
+def summary_rows(model, stack, layers, heads, tokens, q: int | None, with_weights: bool) -> list:
+    """Per layer and head: mean entropy over queries, the most attended token, the key/value head
+    and window (decoders), query ``q``'s favourite, and the weights when asked for."""
+    from attncli.core.stats import row_stats
+
+    rows = []
+    for i in layers:
+        for h in heads:
+            w = stack[i][1].weights[h]
+            hidden = stack[i][1].hidden_keys(list(range(len(tokens))))
+            visible = (~hidden).sum(axis=1)
+            stats = [row_stats(w[r], 1, int(visible[r])) for r in range(len(tokens))]
+            row = {
+                "layer": i, "head": h,
+                "mean_entropy": float(np.mean([s.entropy for s in stats])),
+                "most_attended": tokens[int(np.argmax(w.sum(axis=0)))],
+            }  # fmt: skip
+            info = model.layer_info(i, len(tokens), h)
+            row.update({k: info[k] for k in ("kv_head", "window") if k in info})
+            if q is not None:
+                row["query_top"] = tokens[stats[q].top[0]]
+                row["query_top_weight"] = stats[q].top_weights[0]
+            if with_weights:
+                row["weights"] = w.tolist()
+            rows.append(row)
+    return rows

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from attncli.core.config import PRESETS, RMS_EPS, AttentionConfig, AttentionSpec
+from attncli.core.config import PRESETS, AttentionConfig, AttentionSpec
 from attncli.core.params import Parameters, Projection, init_parameters
 from attncli.core.result import AttentionResult
 from attncli.engines import Engine, get_engine
@@ -186,7 +186,7 @@ def _run(
         )
     merge = eng.merge_heads if spec.split else (lambda a: a)
     if spec.qk_norm:
-        q, k = eng.rms_norm(q, RMS_EPS), eng.rms_norm(k, RMS_EPS)
+        q, k = eng.rms_norm(q, config.rms_eps), eng.rms_norm(k, config.rms_eps)
         if parameters is not None and parameters.q_norm is not None:  # learned weights
             q = q * eng.asarray(parameters.q_norm, dtype)
         if parameters is not None and parameters.k_norm is not None:
@@ -195,7 +195,9 @@ def _run(
     if spec.rope_base is not None:
         cos, sin = (
             eng.asarray(t, dtype)
-            for t in rope_tables(x.shape[0], spec.head_dim, spec.rope_base, dtype)
+            for t in rope_tables(
+                x.shape[0], spec.head_dim, spec.rope_base, dtype, config.rope_freqs
+            )
         )
         q, k = eng.rope(q, cos, sin), eng.rope(k, cos, sin)
         steps.update(queries_rope=merge(q), keys_rope=merge(k))
@@ -220,13 +222,17 @@ def _run(
     return _finish(eng, steps, eng.matmul(w, v), spec, parameters, dtype)
 
 
-def rope_tables(n: int, head_dim: int, base: float, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """cos and sin (n, head_dim) of the angles p·θ_i, θ_i = base^(−2i/head_dim), each repeated for
-    both halves (rotate-half). Computed in float32 as torch, Llama and the book do (float64 for a
-    float64 run)."""
+def rope_tables(
+    n: int, head_dim: int, base: float, dtype: str, freqs: tuple[float, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin (n, head_dim) of the angles p·θ_i, θ_i = base^(−2i/head_dim) (or the given
+    ``freqs``), each repeated for both halves (rotate-half). Computed in float32 as torch, Llama
+    and the book do (float64 for a float64 run)."""
     ftype = np.float64 if dtype == "float64" else np.float32
-    inv_freq = ftype(1.0) / ftype(base) ** (
-        np.arange(0, head_dim, 2, dtype=ftype) / ftype(head_dim)
+    inv_freq = (
+        ftype(1.0) / ftype(base) ** (np.arange(0, head_dim, 2, dtype=ftype) / ftype(head_dim))
+        if freqs is None
+        else np.asarray(freqs, dtype=ftype)
     )
     angles = np.arange(n, dtype=ftype)[:, None] * inv_freq[None, :]
     angles = np.concatenate([angles, angles], axis=1)
@@ -342,8 +348,8 @@ def _check_parameters(p: Parameters, config: AttentionConfig, d_in: int, d_kv: i
             )
     if (p.out is not None) != spec.split:
         raise ConfigError("an output projection is needed in the multi-head family and only there")
-    if p.out is not None:
-        _expect("out_proj", p.out, (config.d_out, config.d_out))
+    if p.out is not None:  # heads·head_dim back to the model's width (d_out unless a model says)
+        _expect("out_proj", p.out, (config.d_out, p.out.weight.shape[1]))
 
 
 def _expect(name: str, proj: Projection, shape: tuple) -> None:

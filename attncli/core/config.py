@@ -96,8 +96,12 @@ class AttentionConfig:
     - ``latent_dim``: width of ``mla``'s latent C (default ``max(16, d_out // 8)`` as the book).
     - ``window``: causal sliding window W: query i sees keys i-W+1 … i.
     - ``rope`` / ``rope_base``: rotate queries and keys per head by position (Llama's rotate-half).
-    - ``qk_norm``: RMSNorm (eps 1e-6, unit weight) of each head's queries and keys before RoPE.
-    - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``).
+    - ``rope_freqs``: the head_dim/2 rotation frequencies themselves, when a model's rope scaling
+      (Llama 3's) changes them from ``rope_base``'s.
+    - ``qk_norm``: RMSNorm of each head's queries and keys before RoPE (eps ``rms_eps``; unit
+      weight, or the parameters' ``q_norm``/``k_norm`` weights).
+    - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``); by
+      √``scale_dim`` instead when a model says so (Gemma's ``query_pre_attn_scalar``).
     - ``qkv_bias``: give the query/key/value Linear layers a bias.
     - ``cross``: keys and values come from another input (set by :func:`attncli.compute`).
     - ``seed``: the ``torch.manual_seed`` the parameters are drawn after; also seeds dropout.
@@ -120,6 +124,9 @@ class AttentionConfig:
     rope_base: float = 10000.0
     qk_norm: bool = False
     cross: bool = False
+    rope_freqs: tuple[float, ...] | None = None
+    rms_eps: float = RMS_EPS
+    scale_dim: float | None = None
 
     def resolved(self, d_in: int) -> AttentionConfig:
         """A copy with every default filled in for an input of width ``d_in``, checked."""
@@ -215,12 +222,22 @@ class AttentionConfig:
                 )
             if not (self.rope_base > 0 and math.isfinite(self.rope_base)):
                 raise ConfigError(f"--rope-base must be a positive number, got {self.rope_base}")
+            if self.rope_freqs is not None and len(self.rope_freqs) != head_dim // 2:
+                raise ConfigError(
+                    f"{len(self.rope_freqs)} rope frequencies for head_dim {head_dim} "
+                    f"(needs {head_dim // 2})"
+                )
 
     @property
     def head_dim(self) -> int:
         """d_k, the width each head's queries and keys have (needs a resolved config)."""
         assert self.d_out is not None and self.heads is not None, "resolve the config first"
         return self.d_out // self.heads
+
+    @property
+    def scale_by(self) -> float:
+        """The D of the 1/√D the scores are scaled by: ``scale_dim``, else head_dim."""
+        return self.head_dim if self.scale_dim is None else self.scale_dim
 
     def variant_parts(self) -> list[str]:
         """Short words for the options beyond chapter 3 (kv heads, latent, window, RoPE, ...)."""
@@ -234,7 +251,8 @@ class AttentionConfig:
         if self.qk_norm:
             parts.append("QK-norm")
         if self.rope:
-            parts.append(f"RoPE base {self.rope_base:g}")
+            scaled = " (scaled frequencies)" if self.rope_freqs is not None else ""
+            parts.append(f"RoPE base {self.rope_base:g}{scaled}")
         if self.cross:
             parts.append("cross-attention")
         return parts
@@ -254,7 +272,7 @@ class AttentionConfig:
             rope_base=self.rope_base if self.rope else None,
             mask=mask,
             window=self.window,
-            scale=1.0 / math.sqrt(self.head_dim) if self.scale else 1.0,
+            scale=1.0 / math.sqrt(self.scale_by) if self.scale else 1.0,
             out_bias=preset.out_bias,
             cross=self.cross,
             kv_first=preset.kv_first,

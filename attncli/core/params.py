@@ -43,7 +43,7 @@ class Parameters:
     value: Projection
     out: Projection | None = None
     latent: Projection | None = None
-    q_norm: np.ndarray | None = None  # QK-norm's learned RMSNorm weights (head_dim,), if any
+    q_norm: np.ndarray | None = None  # QK-norm's learned weights (head_dim,), as Qwen3's
     k_norm: np.ndarray | None = None
 
     def named(self, linear: bool) -> dict[str, np.ndarray]:

@@ -100,6 +100,8 @@ class AttentionResult:
     kv_tokens: tuple[str, ...] | None = None  # cross-attention: the memory's tokens (the keys)
     weights_prefix: str | None = None  # the module taken from a bigger state dict
     unused_keys: tuple[str, ...] = ()  # tensors of the weight file the run did not use
+    # attn model: the family, layer, head (and its key/value head), window and positions
+    model_info: dict[str, object] | None = None
 
     @property
     def d_in(self) -> int:
@@ -124,33 +126,37 @@ class AttentionResult:
     def params(self) -> dict[str, object]:
         """Every option that shaped this result, as plain JSON-able values."""
         c = self.config
-        return {
-            "mode": c.mode,
-            "n_tokens": len(self.tokens),
-            "d_in": self.d_in,
-            "d_out": c.d_out,
-            "heads": c.heads,
-            "kv_heads": c.kv_heads,
-            "head_dim": c.head_dim,
-            "latent_dim": c.latent_dim,
-            "causal": c.causal,
-            "window": c.window,
-            "rope": c.rope,
-            "rope_base": c.rope_base if c.rope else None,
-            "qk_norm": c.qk_norm,
-            "cross": c.cross,
-            "n_kv_tokens": len(self.keys_tokens),
-            "scale": c.scale,
-            "dropout": c.dropout,
-            "qkv_bias": self.qkv_bias,
-            "seed": None if self.weights_source is not None else c.seed,  # none was drawn
-            "weights": self.weights_source,
-            "weights_prefix": self.weights_prefix,
-            "unused_keys": list(self.unused_keys),
-            "dtype": c.dtype,
-            "engine": self.engine,
-            "device": self.device,
-        }
+        return (
+            {
+                "mode": c.mode,
+                "n_tokens": len(self.tokens),
+                "d_in": self.d_in,
+                "d_out": c.d_out,
+                "heads": c.heads,
+                "kv_heads": c.kv_heads,
+                "head_dim": c.head_dim,
+                "latent_dim": c.latent_dim,
+                "causal": c.causal,
+                "window": c.window,
+                "rope": c.rope,
+                "rope_base": c.rope_base if c.rope else None,
+                "qk_norm": c.qk_norm,
+                "cross": c.cross,
+                "n_kv_tokens": len(self.keys_tokens),
+                "scale": c.scale,
+                "dropout": c.dropout,
+                "qkv_bias": self.qkv_bias,
+                "seed": None if self.weights_source is not None else c.seed,  # none was drawn
+                "weights": self.weights_source,
+                "weights_prefix": self.weights_prefix,
+                "unused_keys": list(self.unused_keys),
+                "dtype": c.dtype,
+                "engine": self.engine,
+                "device": self.device,
+            }
+            | ({} if c.scale_dim is None else {"scale_dim": c.scale_dim})
+            | ({} if self.model_info is None else {"model": self.model_info})
+        )
 
     def for_query(self, index: int) -> AttentionResult:
         """The same result keeping only row ``index`` of every query-indexed step."""

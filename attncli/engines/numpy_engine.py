@@ -60,8 +60,10 @@ class NumpyEngine:
         return np.where(hidden, s.dtype.type(-np.inf), s)
 
     def softmax(self, s: np.ndarray) -> np.ndarray:
-        e = np.exp(s - s.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
+        e = s - s.max(axis=-1, keepdims=True)  # the same operations, in one buffer
+        np.exp(e, out=e)
+        e /= e.sum(axis=-1, keepdims=True)
+        return e
 
     def dropout(self, w: np.ndarray, p: float, seed: int) -> np.ndarray:
         if p >= 1.0:

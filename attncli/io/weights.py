@@ -27,7 +27,7 @@ import pickle
 import re
 import struct
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,6 @@ ANCHORS = ("W_query", "W_query.weight", "in_proj_weight", "q_proj_weight", "q_pr
 IGNORED = frozenset({"mask", "bias"})  # causal-mask buffers (the book's; GPT-2's is "bias")
 # buffers and norms that ride along with an attention module and do not change its numbers
 BUFFERS = ("mask", "bias", "masked_bias", "rotary_emb.inv_freq")
-INDEX = "model.safetensors.index.json"
 
 
 @dataclass(frozen=True)
@@ -177,54 +176,16 @@ def load_weights_file(path: Path) -> dict[str, np.ndarray]:
 
 
 def _load_folder(folder: Path, prefix: str | None) -> WeightFile:
-    """A Hugging Face folder: ``model.safetensors``, or shards listed in the index, of which only
-    those holding the chosen module's tensors are read; ``config.json`` gives hints (heads,
-    key/value heads, RoPE) for the run."""
-    index = folder / INDEX
-    hints = _config_hints(folder)
-    if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-            if not isinstance(weight_map, dict):
-                raise TypeError("weight_map is not an object")
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
-            raise InputError(f"{index}: not a valid shard index ({e})") from None
-        for name, shard in weight_map.items():
-            if not isinstance(shard, str) or Path(shard).name != shard or shard in ("", ".", ".."):
-                raise InputError(
-                    f"{index}: {name!r} maps to {shard!r}, not a file name in {folder}"
-                )
-        names = {k: None for k in weight_map}
-        chosen = _choose_prefix(names, prefix, folder)
-        wanted = [k for k in weight_map if k.startswith(chosen)]
-        raw: dict[str, np.ndarray] = {}
-        for shard in sorted({weight_map[k] for k in wanted}):
-            raw.update(_read_shard(folder / shard, [k for k in wanted if weight_map[k] == shard]))
-        other = {k: None for k in weight_map if not k.startswith(chosen)}
-        result = _from_raw({**raw, **other}, {}, chosen, folder, hints)
-        auto = prefix is None and chosen != ""
-        notes = (f"{folder}: used the attention module under prefix {chosen!r} (the only one)",)
-        return replace(result, prefix_chosen=auto, notes=(notes if auto else ()) + result.notes)
-    single = folder / "model.safetensors"
-    if not single.is_file():
-        raise InputError(f"{folder}: a folder of weights needs model.safetensors or {INDEX}")
-    raw, metadata = _read_arrays(single)
-    return _from_raw(raw, metadata, prefix, folder, hints)
+    """A Hugging Face folder: ``model.safetensors``, or shards with their index, of which only
+    the chosen module's tensors are read (:class:`~attncli.io.shards.SafetensorsFolder`);
+    ``config.json`` gives hints (heads, key/value heads, RoPE) for the run."""
+    from attncli.io.shards import SafetensorsFolder
 
-
-def _read_shard(path: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """The tensors ``names`` of one safetensors shard, read without loading the others."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy") as shard:
-            return {name: shard.get_tensor(name) for name in names}
-    except FileNotFoundError:
-        raise InputError(f"{path}: shard listed in {INDEX} is missing") from None
-    except Exception as e:  # safetensors raises its own error types
-        raise InputError(
-            f"{path}: not a valid .safetensors shard ({type(e).__name__}: {e})"
-        ) from None
+    tensors = SafetensorsFolder(folder)
+    names = dict.fromkeys(tensors)  # the index's names: nothing read yet
+    chosen = _choose_prefix(names, prefix, folder)
+    raw = {k: tensors[k] if k.startswith(chosen) else None for k in names}
+    return _from_raw(raw, {}, prefix, folder, _config_hints(folder))
 
 
 def _config_hints(folder: Path) -> dict[str, object]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,9 @@ class Encoding:
 class TransformerModel:
     """Weights and tokenizer of one model folder; ``forward`` gives every layer's input."""
 
-    def __init__(self, folder: Path, config: dict, tensors: dict[str, np.ndarray]) -> None:
+    family = "encoder"  # how the header describes the positions and the window
+
+    def __init__(self, folder: Path, config: dict, tensors: Mapping[str, np.ndarray]) -> None:
         self.folder = folder
         self.config = config
         self.arch = config["model_type"]
@@ -65,11 +68,18 @@ class TransformerModel:
         self.eps = number(float, "layer_norm_eps", "layer_norm_epsilon", default=1e-5)
         # GPT-2's scale_attn_weights: false leaves the scores undivided (BERT always scales)
         self.scale = self.arch != "gpt2" or config.get("scale_attn_weights", True) is not False
-        self.t = _Tensors(
-            _strip_prefix(tensors, "bert." if self.arch == "bert" else "transformer."),
-            folder / "model.safetensors",
-        )
+        self.kv_heads = self.n_heads
+        self.t = _Tensors(tensors, "bert." if self.arch == "bert" else "transformer.", folder)
         self._tokenizer = None
+
+    def layer_info(self, layer: int, n_tokens: int, head: int | None = None) -> dict[str, object]:
+        """What the header and JSON ``params`` say of one layer (and head) of this model."""
+        info: dict[str, object] = {"family": self.arch, "layer": layer}
+        if head is not None:
+            info["head"] = head
+        info["window"] = "global"
+        info["positions"] = f"0–{n_tokens - 1} (learned absolute)"
+        return info
 
     # ---- tokens ------------------------------------------------------------------------------
 
@@ -225,12 +235,18 @@ def load_model(folder: Path | None = None) -> TransformerModel:
         raise InputError(f"{config_path}: not readable JSON ({e})") from None
     if not isinstance(config, dict):
         raise InputError(f"{config_path}: expected a JSON object of settings")
+    from attncli.io.shards import SafetensorsFolder
+    from attncli.model.decoder import FAMILIES, DecoderModel
+
     arch = config.get("model_type")
+    if arch in FAMILIES:
+        return DecoderModel(folder, config, SafetensorsFolder(folder))
     if arch not in SUPPORTED:
         found = arch or ", ".join(config.get("architectures", [])) or "nothing"
         raise ConfigError(
             f"{folder}: unsupported architecture {found!r}; attn model supports the BERT "
-            "encoder family (model_type bert) and GPT-2 (gpt2)"
+            f"encoder family (model_type bert), GPT-2 (gpt2) and the decoders "
+            f"{', '.join(FAMILIES)}"
         )
     unsupported = {
         "position_embedding_type": ("absolute", config.get("position_embedding_type", "absolute")),
@@ -244,12 +260,7 @@ def load_model(folder: Path | None = None) -> TransformerModel:
     for key, (wanted, found) in unsupported.items():
         if found != wanted:
             raise ConfigError(f"{folder}: {key} = {found!r} is not supported (only {wanted!r})")
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise InputError(f"{folder}: no model.safetensors")
-    from attncli.io.weights import load_weights_file
-
-    return TransformerModel(folder, config, load_weights_file(weights))
+    return TransformerModel(folder, config, SafetensorsFolder(folder))
 
 
 class _ConfigNumbers:
@@ -272,23 +283,31 @@ class _ConfigNumbers:
         return kind(value)
 
 
-class _Tensors(dict):
-    """The model's tensors; a missing one is an InputError naming the file and the key."""
+class _Tensors:
+    """The model's tensors under their names without the checkpoint's ``prefix`` (when it has
+    one), each read once; a missing one is an InputError naming the folder and the key."""
 
-    def __init__(self, tensors: dict[str, np.ndarray], path: Path) -> None:
-        # float16/bfloat16 checkpoints compute in float32 from the first addition, as
-        # transformers does when it loads them into a float32 model
-        super().__init__(
-            {k: v.astype(np.float32) if v.dtype.kind == "f" and v.itemsize < 4 else v
-             for k, v in tensors.items()}
-        )  # fmt: skip
-        self.path = path
+    def __init__(self, tensors: Mapping[str, np.ndarray], prefix: str, folder: Path) -> None:
+        self._tensors, self.folder = tensors, folder
+        self.prefix = prefix if any(k.startswith(prefix) for k in tensors) else ""
+        self._cache: dict[str, np.ndarray] = {}
 
-    def __missing__(self, key: str) -> np.ndarray:
-        raise InputError(f"{self.path}: no tensor {key!r}, which this model's config needs")
+    def _name(self, key: str) -> str:
+        full = self.prefix + key
+        return full if full in self._tensors else key
 
+    def __contains__(self, key: str) -> bool:
+        return self._name(key) in self._tensors
 
-def _strip_prefix(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    if any(k.startswith(prefix) for k in tensors):
-        return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in tensors.items()}
-    return tensors
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._cache:
+            name = self._name(key)
+            if name not in self._tensors:
+                raise InputError(
+                    f"{self.folder}: no tensor {key!r}, which this model's config needs"
+                )
+            a = np.asarray(self._tensors[name])
+            # float16/bfloat16 checkpoints compute in float32 from the first addition, as
+            # transformers does when it loads them into a float32 model
+            self._cache[key] = a.astype(np.float32) if a.dtype.kind == "f" and a.itemsize < 4 else a
+        return self._cache[key]

@@ -84,7 +84,11 @@ def trace_markdown(trace: Trace, precision: int = 4) -> str:
         + (", QK-norm" if p["qk_norm"] else "")
         + (f", RoPE base {p['rope_base']:g}" if p["rope"] else "")
         + (", cross-attention" if p["cross"] else "")
-        + (f", scaled by 1/√{p['head_dim']}" if p["scale"] else ", no scaling")
+        + (
+            f", scaled by 1/√{p.get('scale_dim') or p['head_dim']:g}"
+            if p["scale"]
+            else ", no scaling"
+        )
         + (f", seed {p['seed']}" if p["mode"] != "simple" else "")
         + f", {p['dtype']}.",
         "",

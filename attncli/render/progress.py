@@ -37,3 +37,21 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+@contextmanager
+def counter(what: str) -> Iterator[Callable[[], None]]:
+    """Yield ``tick()`` for a stream of unknown length: items done and their rate, on stderr."""
+    columns = (TextColumn("{task.completed:,.0f} " + what), _ItemsPerSecond(what))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda: bar.advance(task, 1)
+
+
+class _ItemsPerSecond(ProgressColumn):
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.1f} {self.what}/s" if task.speed else "")

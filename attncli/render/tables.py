@@ -117,10 +117,24 @@ def summary_line(result: AttentionResult, width: int | None = None) -> Text:
     return Text("\n".join(lines), style="bold")
 
 
+def model_parts(info: dict[str, object]) -> list[str]:
+    """attn model's layer (its layer and head are in the weights' source): family, the key/value
+    head a grouped-query head reads, window, positions."""
+    parts = [f"family {visible(str(info['family']))}"]
+    if "kv_head" in info:
+        parts.append(f"key/value head {info['kv_head']}")
+    if "kv_head_of" in info:  # query heads h0–h1 read key/value head g, ...
+        of = list(info["kv_head_of"])
+        spans = [(of.index(g), len(of) - 1 - of[::-1].index(g), g) for g in sorted(set(of))]
+        parts.append(", ".join(f"heads {a}–{b} read key/value head {g}" for a, b, g in spans))
+    return [*parts, f"{info['window']} attention", f"positions {info['positions']}"]
+
+
 def summary_parts(result: AttentionResult) -> list[str]:
     """The options that shaped ``result``, one short phrase each."""
     c = result.config
-    parts = [
+    parts = [] if result.model_info is None else model_parts(result.model_info)
+    parts += [
         f"mode {c.mode}",
         f"{len(result.tokens)} tokens",
         f"d_in {result.d_in}" + (f" → d_out {c.d_out}" if c.mode != "simple" else ""),
@@ -128,7 +142,7 @@ def summary_parts(result: AttentionResult) -> list[str]:
     if c.spec().split:
         parts.append(f"{c.heads} head{'s' if c.heads != 1 else ''} × {c.head_dim}")
     parts += c.variant_parts()
-    parts.append(f"scale 1/√{c.head_dim}" if c.scale else "no scaling")
+    parts.append(f"scale 1/√{c.scale_by:g}" if c.scale else "no scaling")
     if c.causal:
         parts.append("causal")
     if c.dropout:
