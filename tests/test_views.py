@@ -234,3 +234,9 @@ def test_model_explain_as_json_and_markdown(run, tiny_model):
     assert md.startswith("# attn explain: query “cat”") and "$$" in md
     refused = run("model", "the cat", "--model-dir", tiny_model, "-f", "markdown")
     assert refused.exit_code == 2 and "--explain" in refused.stderr
+
+
+def test_cross_attention_header_counts_the_memory(run):
+    out = run("compute", "sample:journey", "--kv", "sample:cat", "--mode", "linear").stdout
+    assert "cross-attention to 10 memory tokens" in out  # cat has 10 tokens, journey 6
+    assert "6 tokens" in out

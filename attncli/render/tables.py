@@ -141,7 +141,12 @@ def summary_parts(result: AttentionResult) -> list[str]:
     ]
     if c.spec().split:
         parts.append(f"{c.heads} head{'s' if c.heads != 1 else ''} × {c.head_dim}")
-    parts += c.variant_parts()
+    parts += [
+        f"cross-attention to {len(result.keys_tokens)} memory tokens"
+        if part == "cross-attention"
+        else part
+        for part in c.variant_parts()
+    ]
     parts.append(f"scale 1/√{c.scale_by:g}" if c.scale else "no scaling")
     if c.causal:
         parts.append("causal")
