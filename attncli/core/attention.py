@@ -13,6 +13,7 @@ from attncli.core.params import Parameters, Projection, init_parameters
 from attncli.core.result import AttentionResult
 from attncli.engines import Engine, get_engine
 from attncli.errors import ConfigError, InputError
+from attncli.io.limits import human
 
 
 def compute(
@@ -262,9 +263,9 @@ def _check_memory(eng: Engine, config: AttentionConfig, n: int, m: int) -> None:
     available = eng.available_bytes()
     if need > available:
         raise ConfigError(
-            f"{n} tokens need about {_size(need)} for the {n}×{m} matrices"
+            f"{n} tokens need about {human(need)} for the {n}×{m} matrices"
             f"{f' of {config.heads} heads' if config.heads > 1 else ''}, more than the "
-            f"{_size(available)} available on {eng.device}; ask for the context alone "
+            f"{human(available)} available on {eng.device}; ask for the context alone "
             "(--show context, or --format npy/csv) to use the bounded-memory blockwise path"
         )
 
@@ -284,23 +285,10 @@ def _check_host_memory(config: AttentionConfig, n: int, d_in: int, seeded: bool)
     if need > available:
         shape = f"d_in {d_in} → d_out {d_out}" if config.mode != "simple" else f"d_in {d_in}"
         raise ConfigError(
-            f"{shape} for {n} tokens needs about {_size(need)} of memory "
-            f"({weights:,} parameters), more than the {_size(available)} available; "
+            f"{shape} for {n} tokens needs about {human(need)} of memory "
+            f"({weights:,} parameters), more than the {human(available)} available; "
             "choose a smaller --d-out (or fewer input columns)"
         )
-
-
-def _size(n_bytes: float) -> str:
-    for unit, scale in (
-        ("PiB", 2**50),
-        ("TiB", 2**40),
-        ("GiB", 2**30),
-        ("MiB", 2**20),
-        ("KiB", 2**10),
-    ):
-        if n_bytes >= scale:
-            return f"{n_bytes / scale:,.1f} {unit}"
-    return f"{n_bytes:.0f} bytes"
 
 
 def _arrays(eng: Engine, proj: Projection, dtype: str) -> tuple[object, object | None]:

@@ -32,9 +32,12 @@ def max_input_bytes() -> int:
 
 
 def human(n_bytes: float) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    """A byte count as people read it: ``512.0 MiB``, ``1,087.8 GiB``."""
+    units = (("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20),
+             ("KiB", 1 << 10))  # fmt: skip
+    for unit, scale in units:
         if n_bytes >= scale:
-            return f"{n_bytes / scale:.1f} {unit}"
+            return f"{n_bytes / scale:,.1f} {unit}"
     return f"{n_bytes:.0f} bytes"
 
 
