@@ -19,6 +19,7 @@ from attncli.core.result import AttentionResult
 from attncli.core.stats import weight_maps
 from attncli.errors import ConfigError, OutputError
 from attncli.io.atomic import write_atomic
+from attncli.render.tables import pack_phrases, summary_parts
 from attncli.visible import label, shorten, visible
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -138,26 +139,13 @@ def weights_figure(result: AttentionResult, title: str = "", style: PlotStyle | 
     heading = style.title if style.title is not None else title
     if heading:
         fig.suptitle(shorten(visible(heading), chars), fontsize=12)
-    subtitle = "\n".join(_phrases(summary_phrases(result, style.step), int(width * 13)))
+    subtitle = "\n".join(pack_phrases(summary_phrases(result, style.step), int(width * 13)))
     fig.supxlabel(subtitle, fontsize=8, color="0.3")
     return fig
 
 
 def summary_phrases(result: AttentionResult, step: str) -> list[str]:
-    from attncli.render.tables import summary_parts
-
     return [step, *summary_parts(result)]
-
-
-def _phrases(parts: list[str], width: int) -> list[str]:
-    """``parts`` joined by " · " into lines of at most ``width`` characters, never splitting one."""
-    lines = [parts[0]]
-    for part in parts[1:]:
-        if len(lines[-1]) + 3 + len(part) > width:
-            lines.append(part)
-        else:
-            lines[-1] += " · " + part
-    return lines
 
 
 def grid_figure(

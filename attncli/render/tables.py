@@ -107,14 +107,20 @@ def cache_table(result: AttentionResult, cache: CacheRun) -> Table:
 def summary_line(result: AttentionResult, width: int | None = None) -> Text:
     """``attncli · mode … · engine numpy on cpu``; with a ``width``, broken into lines between
     its parts (never inside one, so "engine numpy on cpu" stays whole)."""
-    parts = ["attncli", *summary_parts(result)]
+    lines = pack_phrases(["attncli", *summary_parts(result)], width, indent="  ")
+    return Text("\n".join(lines), style="bold")
+
+
+def pack_phrases(parts: Sequence[str], width: int | None, indent: str = "") -> list[str]:
+    """``parts`` joined by " · " into lines of at most ``width`` characters (no limit: one
+    line), breaking only between parts; continuation lines start with ``indent``."""
     lines = [parts[0]]
     for part in parts[1:]:
         if width is not None and len(lines[-1]) + 3 + len(part) > width:
-            lines.append("  " + part)
+            lines.append(indent + part)
         else:
             lines[-1] += " · " + part
-    return Text("\n".join(lines), style="bold")
+    return lines
 
 
 def model_parts(info: dict[str, object]) -> list[str]:
