@@ -438,7 +438,9 @@ def plot_style(step: enum.Enum, cols: int | None, cmap: str, vmax: float | None,
 
     if cmap not in colormap_names():
         raise ConfigError(f"--cmap {cmap!r}: not a matplotlib colour map (e.g. viridis, magma)")
-    if vmax is not None and not 0 < vmax < float("inf"):
-        raise ConfigError(f"--vmax must be a positive number, got {vmax}")
+    if vmax is not None:
+        from attncli.cli.output import check_vmax
+
+        check_vmax(vmax)
     name = STEP_ALIASES.get(step.value, step.value)
     return PlotStyle(name, cols, cmap, vmax, values, query, title)
