@@ -25,14 +25,18 @@ WORDS = ["the", "cat", "sat", "on", "mat", "because", "it", "was", "warm", "mone
          "grows", "river", "flows"]  # fmt: skip
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm caches, BLAS threads, lazy tensors
-    times = []
+def median_times(fns, repeats: int) -> list[float]:
+    """Median seconds of each of ``fns``, run in turn ``repeats`` times (after one warm-up
+    call each), so that a change of the machine's load reaches every side alike."""
+    for fn in fns:
+        fn()  # warm caches, BLAS threads, lazy tensors
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, spent in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
 
 
 def forward_rows(repeats: int) -> list[str]:
@@ -55,19 +59,19 @@ def forward_rows(repeats: int) -> list[str]:
     for n in (12, 128, 512):
         ids = np.concatenate([[101], np.random.default_rng(0).integers(2000, 8000, n - 2), [102]])
         tokens = tuple(f"t{i}" for i in range(n))
-        # numpy, as attn model's auto engine picks on a CPU (auto would probe the torch the
-        # reference imported into this process)
-        ours = median_time(
-            lambda ids=ids, tokens=tokens: model.forward(ids, tokens, engine="numpy"), repeats
-        )
         x = torch.tensor(ids)[None]
+
+        def ours(ids=ids, tokens=tokens):
+            # numpy, as attn model's auto engine picks on a CPU (auto would probe the torch the
+            # reference imported into this process)
+            model.forward(ids, tokens, engine="numpy")
 
         def theirs(x=x):
             with torch.no_grad():
                 ref(x, output_attentions=True, output_hidden_states=True)
 
-        t = median_time(theirs, repeats)
-        rows.append(f"| {n} | {ours * 1e3:.1f} ms | {t * 1e3:.1f} ms | {ours / t:.2f}× |")
+        a, b = median_times([ours, theirs], repeats)
+        rows.append(f"| {n} | {a * 1e3:.1f} ms | {b * 1e3:.1f} ms | {a / b:.2f}× |")
     return rows
 
 

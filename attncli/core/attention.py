@@ -142,8 +142,12 @@ WIDER = {"float16": "float32", "bfloat16": "float32", "float32": "float64"}
 def _overflowed(arrays: dict[str, np.ndarray]) -> str | None:
     """The first step holding NaN or ±inf (masked scores may hold -inf), else None."""
     for name, a in arrays.items():
-        ok = ~np.isnan(a) & (a != np.inf) if name == "masked_scores" else np.isfinite(a)
-        if not ok.all():
+        if a.size == 0:
+            continue
+        top = a.max()  # NaN when any entry is NaN; one pass each, no temporary array
+        if name == "masked_scores" and not top < np.inf:
+            return name
+        if name != "masked_scores" and not (np.isfinite(top) and np.isfinite(a.min())):
             return name
     return None
 

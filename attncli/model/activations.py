@@ -1,11 +1,12 @@
 """The feed-forward activations of the model families, vectorised in numpy.
 
 BERT's GELU is exact, x·Φ(x) = x·(1 + erf(x/√2))/2, and numpy has no erf: :func:`erf` evaluates
-it as piecewise polynomials (degree 9 on intervals of width 1/4 of |x| < 6; ±1 beyond, where
-erfc < 2e-17), fitted once on Chebyshev nodes of each interval to ``math.erf`` itself. Its error
-is below 1e-13 in float64 and below 1e-7 when evaluated in float32 (tests check dense grids against
-``math.erf``), and it costs a few passes over the array instead of a Python call per element.
-GELU evaluates it in float32, as torch's float32 GELU does: half the memory traffic of float64.
+erf(z) = 1 − erfc(z), z = |x|, with erfc(z) = t·exp(−z² + P(t)), t = 2/(2 + z) ∈ (1/4, 1]: the
+logarithm of erfc(z)·e^{z²}/t is smooth in t, so one polynomial P (Chebyshev nodes, fitted once to
+``math.erfc`` itself) covers the whole range; beyond |x| = 6, erf is ±1 to double precision. It
+is evaluated in float64 in cache-sized chunks (no per-element Python, no table look-ups): error
+below 1e-14 for float64 input (degree 18) and below 1e-7 after rounding to float32 (degree 10),
+checked on dense grids against ``math.erf`` in the tests.
 """
 
 from __future__ import annotations
@@ -15,45 +16,51 @@ from functools import cache
 
 import numpy as np
 
-WIDTH = 0.25  # of each interval of |x|
-LIMIT = 6.0  # erf(x) = ±1 to double precision beyond
-DEGREE = 9
-DEGREE32 = 6  # float32's own rounding (6e-8) dominates beyond this degree
+LIMIT = 6.0  # erfc(6) < 2.2e-17: erf = ±1 to double precision beyond
+T_MIN = 2.0 / (2.0 + LIMIT)
+DEGREE = {np.dtype(np.float32): 10, np.dtype(np.float64): 18}
+CHUNK = 65536  # elements per pass: the float64 working arrays stay in the CPU's cache
 
 
 @cache
-def _table(degree: int = DEGREE) -> np.ndarray:
-    """(intervals, degree + 1) coefficients in powers of (|x| − centre), highest first."""
-    count = int(LIMIT / WIDTH)
-    nodes = np.cos(np.pi * (np.arange(2 * degree) + 0.5) / (2 * degree))  # Chebyshev, in (-1, 1)
-    rows = []
-    for i in range(count):
-        centre = (i + 0.5) * WIDTH
-        t = nodes * WIDTH / 2
-        values = [math.erf(centre + v) for v in t]
-        rows.append(np.polynomial.polynomial.polyfit(t, values, degree)[::-1])
-    return np.array(rows)
+def _polynomial(degree: int) -> tuple[float, float, tuple[float, ...]]:
+    """P as (offset, scale, coefficients highest first) in s = offset + scale·t ∈ [−1, 1]."""
+    k = np.arange(4 * degree)
+    t = np.cos(np.pi * (k + 0.5) / (4 * degree)) * (1 - T_MIN) / 2 + (1 + T_MIN) / 2
+    z = 2 / t - 2
+    g = np.array([math.log(math.erfc(v)) for v in z]) + z * z - np.log(t)
+    cheb = np.polynomial.Chebyshev.fit(t, g, degree, domain=[T_MIN, 1.0])
+    poly = cheb.convert(kind=np.polynomial.Polynomial, domain=cheb.domain, window=cheb.window)
+    offset, scale = poly.mapparms()
+    return float(offset), float(scale), tuple(float(c) for c in poly.coef[::-1])
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function of each element: in float32 for float32 input, else in float64."""
+    """The error function of each element: float32 out for float32 input, else float64."""
     x = np.asarray(x)
-    ftype = np.float32 if x.dtype == np.float32 else np.float64
-    x = x.astype(ftype, copy=False)
-    a = np.abs(x)
-    degree = DEGREE32 if ftype is np.float32 else DEGREE
-    table = _table(degree).astype(ftype)
-    index = np.fmin(a / ftype(WIDTH), ftype(len(table) - 1)).astype(np.intp)  # inf, NaN: last
-    t = index.astype(ftype)
-    t += ftype(0.5)
-    t *= ftype(-WIDTH)
-    t += a  # |x| − the interval's centre
-    out = np.take(table[:, 0], index)
-    for k in range(1, degree + 1):
-        out *= t
-        out += np.take(table[:, k], index)
-    out = np.where(a >= LIMIT, ftype(1.0), out)
-    return np.copysign(out, x)
+    ftype = np.dtype(np.float32) if x.dtype == np.float32 else np.dtype(np.float64)
+    offset, scale, coefficients = _polynomial(DEGREE[ftype])
+    flat = np.ravel(x)
+    out = np.empty(flat.shape, ftype)
+    for start in range(0, flat.size, CHUNK):
+        part = flat[start : start + CHUNK]
+        z = np.abs(part, dtype=np.float64)
+        np.minimum(z, LIMIT, out=z)  # NaN stays NaN
+        t = z + 2.0
+        np.divide(2.0, t, out=t)
+        s = t * scale
+        s += offset
+        p = np.full_like(s, coefficients[0])
+        for c in coefficients[1:]:
+            p *= s
+            p += c
+        z *= z
+        p -= z
+        np.exp(p, out=p)
+        p *= t  # erfc(z)
+        np.subtract(1.0, p, out=p)
+        out[start : start + CHUNK] = np.copysign(p, part, out=p)
+    return out.reshape(x.shape)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
