@@ -70,6 +70,7 @@ def test_full_matrices_beyond_memory_are_refused_before_allocating(monkeypatch):
     from attncli.engines.numpy_engine import NumpyEngine
 
     monkeypatch.setattr(NumpyEngine, "available_bytes", lambda self: 10_000)
+    monkeypatch.setattr("attncli.core.attention.ALWAYS_FITS", 0)  # small needs are not checked
     message = r"need about 117\.2 KiB for the 100×100 matrices.*9\.8 KiB available.*--show context"
     with pytest.raises(ConfigError, match=message):
         compute(np.ones((100, 4)), engine="numpy")

@@ -12,6 +12,7 @@ from attncli.core.config import PRESETS, AttentionConfig, AttentionSpec
 from attncli.core.params import Parameters, Projection, init_parameters
 from attncli.core.result import AttentionResult
 from attncli.engines import Engine, get_engine
+from attncli.engines.memory import ALWAYS_FITS, host_available_bytes
 from attncli.errors import ConfigError, InputError
 from attncli.io.limits import human
 
@@ -264,6 +265,8 @@ def _check_memory(eng: Engine, config: AttentionConfig, n: int, m: int) -> None:
     # kept: scores, weights (+ scaled, masked, pre-dropout) and one working copy
     copies = 3 + bool(config.scale) + bool(config.causal) + bool(config.dropout)
     need = copies * config.heads * n * m * itemsize
+    if need <= ALWAYS_FITS:
+        return
     available = eng.available_bytes()
     if need > available:
         raise ConfigError(
@@ -277,7 +280,6 @@ def _check_memory(eng: Engine, config: AttentionConfig, n: int, m: int) -> None:
 def _check_host_memory(config: AttentionConfig, n: int, d_in: int, seeded: bool) -> None:
     """Refuse, before allocating, parameters and (n, d) steps that cannot fit in memory:
     ``--d-out 1000000000`` or a 100,000-wide input must not run until the machine swaps."""
-    from attncli.engines.memory import host_available_bytes
 
     d_out = config.d_out
     weights = 0 if config.mode == "simple" else 3 * d_in * d_out
@@ -285,6 +287,8 @@ def _check_host_memory(config: AttentionConfig, n: int, d_in: int, seeded: bool)
         weights += d_out * d_out + d_out
     # seeded init holds a few float64 copies of each draw; steps: inputs, Q, K, V, context...
     need = weights * (32 if seeded else 8) + n * (d_in + 5 * d_out) * 8
+    if need <= ALWAYS_FITS:
+        return
     available = host_available_bytes()
     if need > available:
         shape = f"d_in {d_in} → d_out {d_out}" if config.mode != "simple" else f"d_in {d_in}"

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+# Needs this small are never refused, so the OS is not asked: a batch of short sentences runs
+# many small computations, and reading /proc for each cost as much as their softmax.
+ALWAYS_FITS = 64 << 20
+
 
 def host_available_bytes() -> int:
     """What the process may still allocate: the smaller of the host's available memory and

@@ -236,7 +236,9 @@ class DecoderModel(TransformerModel):
         }
 
         def proj(name: str, bias: bool) -> Projection:
-            return Projection(t[f"{p}{name}.weight"].T, t[f"{p}{name}.bias"] if bias else None)
+            return Projection(
+                t.applied(f"{p}{name}.weight"), t[f"{p}{name}.bias"] if bias else None
+            )
 
         q, k, v = (proj(n, biased["qkv"]) for n in ("q_proj", "k_proj", "v_proj"))
         for name, r, heads in (("q_proj", q, self.n_heads), ("k_proj", k, self.kv_heads),
@@ -317,12 +319,13 @@ class DecoderModel(TransformerModel):
         h = h + attn
         m = self._rms(h, f"{p}pre_feedforward_layernorm" if self.kind.gemma
                       else f"{p}post_attention_layernorm")  # fmt: skip
-        gate = m @ t[f"{p}mlp.gate_proj.weight"].T
+        gate = m @ t.applied(f"{p}mlp.gate_proj.weight")
         if self.kind.act == "silu":
             gate = gate * (0.5 + 0.5 * np.tanh(0.5 * gate))  # x·sigmoid(x), without overflow
         else:
             gate = gelu_tanh(gate)
-        out = (gate * (m @ t[f"{p}mlp.up_proj.weight"].T)) @ t[f"{p}mlp.down_proj.weight"].T
+        up = m @ t.applied(f"{p}mlp.up_proj.weight")
+        out = (gate * up) @ t.applied(f"{p}mlp.down_proj.weight")
         if self.kind.gemma:
             out = self._rms(out, f"{p}post_feedforward_layernorm")
         return (h + out).astype(np.float32)

@@ -132,10 +132,10 @@ class TransformerModel:
         if self.arch == "bert":
             p = f"encoder.layer.{layer}.attention."
             q, k, v = (
-                Projection(t[f"{p}self.{r}.weight"].T, t[f"{p}self.{r}.bias"])
+                Projection(t.applied(f"{p}self.{r}.weight"), t[f"{p}self.{r}.bias"])
                 for r in ("query", "key", "value")
             )
-            out = Projection(t[f"{p}output.dense.weight"].T, t[f"{p}output.dense.bias"])
+            out = Projection(t.applied(f"{p}output.dense.weight"), t[f"{p}output.dense.bias"])
             return Parameters(q, k, v, out)
         p = f"h.{layer}.attn."
         w, b = t[f"{p}c_attn.weight"], t[f"{p}c_attn.bias"]  # Conv1D: (E, 3E), x @ W + b
@@ -200,9 +200,9 @@ class TransformerModel:
             p = f"encoder.layer.{i}."
             h = self._norm(attn + h, f"{p}attention.output.LayerNorm")
             inner = gelu(
-                h @ t[f"{p}intermediate.dense.weight"].T + t[f"{p}intermediate.dense.bias"]
+                h @ t.applied(f"{p}intermediate.dense.weight") + t[f"{p}intermediate.dense.bias"]
             )
-            out = inner @ t[f"{p}output.dense.weight"].T + t[f"{p}output.dense.bias"]
+            out = inner @ t.applied(f"{p}output.dense.weight") + t[f"{p}output.dense.bias"]
             return self._norm(out + h, f"{p}output.LayerNorm")
         p = f"h.{i}."
         h = h + attn
@@ -301,13 +301,23 @@ class _Tensors:
 
     def __getitem__(self, key: str) -> np.ndarray:
         if key not in self._cache:
-            name = self._name(key)
-            if name not in self._tensors:
-                raise InputError(
-                    f"{self.folder}: no tensor {key!r}, which this model's config needs"
-                )
-            a = np.asarray(self._tensors[name])
-            # float16/bfloat16 checkpoints compute in float32 from the first addition, as
-            # transformers does when it loads them into a float32 model
-            self._cache[key] = a.astype(np.float32) if a.dtype.kind == "f" and a.itemsize < 4 else a
+            self._cache[key] = self._read(key)
         return self._cache[key]
+
+    def applied(self, key: str) -> np.ndarray:
+        """A Linear layer's weight, stored (out, in), as it is applied: ``x @ W`` with W (in, out)
+        laid out row by row (BLAS multiplies by it up to 1.7× faster than by the transposed
+        view); made once, instead of the stored layout."""
+        cached = f"{key} (applied)"
+        if cached not in self._cache:
+            self._cache[cached] = np.ascontiguousarray(self._read(key).T)
+        return self._cache[cached]
+
+    def _read(self, key: str) -> np.ndarray:
+        name = self._name(key)
+        if name not in self._tensors:
+            raise InputError(f"{self.folder}: no tensor {key!r}, which this model's config needs")
+        a = np.asarray(self._tensors[name])
+        # float16/bfloat16 checkpoints compute in float32 from the first addition, as
+        # transformers does when it loads them into a float32 model
+        return a.astype(np.float32) if a.dtype.kind == "f" and a.itemsize < 4 else a
