@@ -601,8 +601,8 @@ def info(
         "  attn kv-memory --layers 32 --heads 32 --emb-dim 4096 --kv-heads 8 --context 32768\n\n"
         "  attn kv-memory --layers 48 --heads 24 --emb-dim 2048 --latent-dim 1024 --context 8192"
         "\n\n"
-        "  attn kv-memory --layers 32 --heads 32 --head-dim 128 --kv-heads 8 --window 1024"
-        " --swa-ratio 5:1 --context 32768 -f json"
+        "  attn kv-memory --layers 26 --heads 4 --kv-heads 1 --head-dim 256 --window 512"
+        " --swa-ratio 5:1"
     ),
 )
 def kv_memory(
