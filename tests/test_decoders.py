@@ -160,6 +160,19 @@ def test_gemma2_soft_capping_changes_every_layers_weights(tmp_path):
         np.testing.assert_allclose(result.weights, attentions[i], **TOL)
 
 
+def test_gemma3_attn_logit_softcapping_is_computed_as_transformers_does(tmp_path):
+    folder = build(tmp_path / "m", "gemma3")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "attn_logit_softcapping": 0.05}))
+    model = load_model(folder)
+    ids, tokens = _ids(model)
+    hidden, attentions = _reference(folder, ids)
+    for i, (h, result) in enumerate(model.forward(ids, tokens, engine="numpy")):
+        assert result.config.softcap == 0.05 and np.abs(result.steps["capped_scores"]).max() <= 0.05
+        np.testing.assert_allclose(h, hidden[i], **TOL)
+        np.testing.assert_allclose(result.weights, attentions[i], **TOL)
+
+
 def test_olmo2_head_view_is_its_slice_of_the_whole_row_norm(tmp_path):
     """QK-norm over all heads: one head's columns alone give other numbers, so the head view is
     the layer's own computation, sliced, and matches transformers' head."""
