@@ -227,12 +227,16 @@ def _config_hints(folder: Path) -> dict[str, object]:
         hints["rope"] = True
         hints["rope_base"] = float(base)
     gemma = (("attn_logit_softcapping", "softcap"), ("query_pre_attn_scalar", "scale_dim"))
-    for key, name in gemma:  # Gemma's soft-capped scores and own score scale
+    for key, name in gemma:  # Gemma 2's soft-capped scores, Gemma's own score scale
         value = config.get(key)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise InputError(f"{path}: {key} = {value!r} is not a positive number")
+        if name == "softcap" and config.get("model_type") != "gemma2":
+            raise ConfigError(f"{path}: {key} = {value!r} is not applied by --weights for "
+                              f"model_type {config.get('model_type')!r} (transformers' Gemma 3 "
+                              "ignores it); pass --softcap C if the model caps")  # fmt: skip
         hints[name] = float(value)
     return hints
 

@@ -52,8 +52,10 @@ class Family:
     # "pre": RMSNorm before attention and feed-forward; "sandwich": before and after both
     # (Gemma); "post": after both only, attention reads the hidden state itself (OLMo 2)
     norms: Literal["pre", "sandwich", "post"] = "pre"
-    # (1 + w) norms, scaled embeddings, own score scale, attn_logit_softcapping read
-    gemma: bool = False
+    gemma: bool = False  # (1 + w) norms, scaled embeddings, own score scale
+    # attn_logit_softcapping computed (Gemma 2; transformers' Gemma 3 keeps it but never applies
+    # it, so there it is refused like anywhere else)
+    softcap: bool = False
     rope_by_type: bool = False  # a RoPE per layer type (Gemma 3), else one for every layer
 
 
@@ -63,7 +65,7 @@ FAMILIES: dict[str, Family] = {
     "mistral": Family(qkv_bias="never", out_bias="never", window="every"),
     "qwen2": Family(qkv_bias="always", out_bias="never", window="layers"),
     "qwen3": Family(qk_norm="head", window="layers"),
-    "gemma2": Family(pattern=2, **GEMMA),
+    "gemma2": Family(pattern=2, softcap=True, **GEMMA),
     "gemma3_text": Family(qk_norm="head", rope_by_type=True, **GEMMA),
     "olmo2": Family(qk_norm="all", norms="post"),
 }
@@ -108,9 +110,9 @@ class DecoderModel(TransformerModel):
         self.scale_dim = number(float, "query_pre_attn_scalar") if self.kind.gemma else None
         if self.scale_dim is not None and self.scale_dim <= 0:
             self._refuse("query_pre_attn_scalar", self.scale_dim, "a positive number")
-        self.softcap = None  # Gemma's attn_logit_softcapping (final_logit_softcapping concerns
+        self.softcap = None  # Gemma 2's attn_logit_softcapping (final_logit_softcapping concerns
         # only the LM head's logits, which attn model never computes)
-        if self.kind.gemma and config.get("attn_logit_softcapping") is not None:
+        if self.kind.softcap and config.get("attn_logit_softcapping") is not None:
             self.softcap = number(float, "attn_logit_softcapping")
             if not (self.softcap > 0 and math.isfinite(self.softcap)):
                 self._refuse("attn_logit_softcapping", self.softcap, "a positive number or null")
@@ -131,7 +133,7 @@ class DecoderModel(TransformerModel):
         if act != self.kind.act:
             self._refuse(key, act, repr(self.kind.act))
         refused = ("use_bidirectional_attention", "clip_qkv")  # clip_qkv: OLMo 1's clamp
-        if not self.kind.gemma:
+        if not self.kind.softcap:
             refused += ("attn_logit_softcapping",)
         for key in refused:
             if c.get(key):
