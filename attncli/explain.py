@@ -263,8 +263,12 @@ class _Tracer:
         pairs = [("q", "queries", self.i)]
         if not self.c.cross:
             pairs.append(("k", "keys", self.i))
+        params = self.r.parameters
+        whole = self.spec.qk_norm_scope == "all"
         for letter, step, row in pairs:
             after = dict(self.head_rows(f"{step}_norm", row))
+            if whole:
+                lines.append(self.row_rms(letter, step, row))
             for h, before in self.head_rows(step, row):
                 rms_b = float(np.sqrt(np.mean(np.square(before, dtype=np.float64))))
                 rms_a = float(np.sqrt(np.mean(np.square(after[h], dtype=np.float64))))
@@ -274,19 +278,42 @@ class _Tracer:
             results.append(
                 self.vec(f"{letter}({self.me}) normed", self.r.steps[f"{step}_norm"][row])
             )
-        params = self.r.parameters
         learned = params is not None and params.q_norm is not None
+        scope = "over each token's whole row, all heads together" if whole else "per head"
+        why = (
+            "Scaling every head's query and key to unit RMS bounds the scores, so no head's "
+            "softmax collapses onto one token as weights grow in training (Qwen3, Gemma 3)."
+            if not whole
+            else "Scaling each token's whole query and key (every head's numbers at once, "
+            "before splitting into heads) to unit RMS bounds the scores and steadies training "
+            "(OLMo 2); one head's slice need not have RMS 1 on its own."
+        )
         return Section(
             "qk_norm",
-            "QK-norm",
+            "QK-norm" + (" (whole row)" if whole else ""),
             f"q̂ = q / √(mean(q²) + ε){' · w_q' if learned else ''}, likewise k"
-            f"{' (· w_k)' if learned else ''}; ε = {self.c.rms_eps:g}, per head"
+            f"{' (· w_k)' if learned else ''}; ε = {self.c.rms_eps:g}, {scope}"
             + ("; w_q, w_k: the model's learned norm weights" if learned else ""),
             r"\hat q = \frac{q}{\sqrt{\tfrac{1}{d}\sum_c q_c^2 + \epsilon}}",
-            "Scaling every head's query and key to unit RMS bounds the scores, so no head's "
-            "softmax collapses onto one token as weights grow in training (Qwen3, Gemma 3).",
+            why,
             tuple(lines),
             tuple(results),
+        )
+
+    def row_rms(self, letter: str, step: str, row: int) -> str:
+        """The divisor of a whole-row QK-norm, r = ‖q·w‖ / ‖q̂‖ (w: the learned weights, or 1),
+        read from the steps: it is the RMS of the whole row even when this result holds only one
+        head's slice of it (a model's per-head view)."""
+        before = self.r.steps[step][row].astype(np.float64)
+        after = self.r.steps[f"{step}_norm"][row].astype(np.float64)
+        p = self.r.parameters
+        w = None if p is None else (p.q_norm if letter == "q" else p.k_norm)
+        scaled = before if w is None else before * w
+        norm = float(np.linalg.norm(after))
+        r = float(np.linalg.norm(scaled)) / norm if norm else float("nan")
+        return (
+            f"{letter}({self.me}) is divided by √(mean({letter}²) + ε) of its whole row "
+            f"= {self.num(r)}"
         )
 
     def rope(self) -> Section:
@@ -392,6 +419,11 @@ class _Tracer:
             all_scores = self.r.steps["scores"] if h is None else self.r.steps["scores"][h]
             out.append(self.scaling(scores, row("scaled_scores"), all_scores, pre, h))
             current, symbol = row("scaled_scores"), "ω'"
+        if self.c.softcap is not None:
+            before = self.r.steps["scaled_scores" if self.c.scale else "scores"]
+            all_before = before if h is None else before[h]
+            out.append(self.capping(current, row("capped_scores"), all_before, symbol, pre, h))
+            current, symbol = row("capped_scores"), symbol + "'"
         if self.c.causal:
             out.append(self.mask(row("masked_scores"), symbol, pre, h))
             current = row("masked_scores")
@@ -456,6 +488,43 @@ class _Tracer:
             "keeps the spread steady whatever the dimension.",
             tuple(lines),
             (self.vec("ω'", scaled, self.r.keys_tokens),),
+            h,
+        )
+
+    def capping(
+        self, s: np.ndarray, capped: np.ndarray, all_before: np.ndarray, sym: str, pre: str,
+        h: int | None,
+    ) -> Section:  # fmt: skip
+        cap = self.c.softcap
+        assert cap is not None
+        new = sym + "'"
+        all_after = self.r.steps["capped_scores"] if h is None else self.r.steps["capped_scores"][h]
+        big = np.abs(all_before).max()
+        lines = [
+            f"C = {cap:g}: tanh(x/C)·C ≈ x while |x| ≪ C, and never reaches ±C",
+            *self.per_key(
+                lambda j: (
+                    f"{self.keys[j]}: tanh({self.num(s[j])} / {cap:g}) × {cap:g} = "
+                    f"{self.num(capped[j])}"
+                )
+            ),
+            f"largest |{sym}| of this row: {self.num(np.abs(s).max())} before, "
+            f"{self.num(np.abs(capped).max())} after",
+            f"largest |{sym}| of all this input's scores{'' if h is None else f' (head {h})'}: "
+            f"{self.num(big)} before, {self.num(np.abs(all_after).max())} after "
+            f"({self.num(big / cap)}·C before)",
+        ]
+        return Section(
+            "capped_scores",
+            pre + "Soft-capping",
+            f"{new}(q, k_j) = tanh({sym}(q, k_j) / C) · C,  C = {cap:g}",
+            r"\omega''_{ij} = C \tanh(\omega'_{ij} / C)",
+            "The scores are squashed smoothly into (−C, C) before the mask: small ones pass "
+            "almost unchanged, large ones level off near ±C. Gemma 2 does this so that no "
+            "logit can grow without bound in training, which keeps training stable and the "
+            "softmax from collapsing onto one key.",
+            tuple(lines),
+            (self.vec(new, capped, self.r.keys_tokens),),
             h,
         )
 

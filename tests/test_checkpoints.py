@@ -158,6 +158,44 @@ def test_llama_style_folder_with_gqa_and_rope_from_config(run, tmp_path):
     assert p["unused_keys"] == ["model.layers.0.input_layernorm.weight"]
 
 
+def test_gemma2_attention_folder_brings_rope_softcap_and_scale_from_config(run, tmp_path):
+    """A transformers 5 Gemma 2 folder: rope_parameters' θ, attn_logit_softcapping and
+    query_pre_attn_scalar all come from config.json (each said in a note), and the context is
+    Gemma2Attention's own (eager, causal) for its global layer."""
+    transformers = pytest.importorskip("transformers", reason="Gemma 2 is transformers'")
+    torch.manual_seed(5)
+    config = transformers.Gemma2Config(
+        vocab_size=16, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=4, intermediate_size=32, query_pre_attn_scalar=12,
+        attn_logit_softcapping=0.5, initializer_range=0.3, attn_implementation="eager",
+        rope_parameters={"rope_type": "default", "rope_theta": 500.0},
+    )  # fmt: skip
+    model = transformers.Gemma2Model(config).eval()
+    model.save_pretrained(tmp_path / "gemma2")
+    saved = json.loads((tmp_path / "gemma2" / "config.json").read_text())
+    assert "rope_theta" not in saved and saved["rope_parameters"]["rope_theta"] == 500.0
+    x = _x(7, 16)
+    with torch.no_grad():
+        xt = torch.tensor(x)[None]
+        cos, sin = model.rotary_emb(xt, torch.arange(7)[None])
+        mask = torch.full((7, 7), float("-inf")).triu(1)[None, None]
+        expected, _ = model.layers[1].self_attn(xt, (cos, sin), mask)  # layer 1: global
+    doc, err = _run_json(run, _emb(tmp_path, x), "--weights", tmp_path / "gemma2",
+                         "--weights-prefix", "layers.1.self_attn.", "--causal")  # fmt: skip
+    np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected[0].numpy(), **TOL)
+    p = doc["params"]
+    assert (p["rope_base"], p["softcap"], p["scale_dim"]) == (500.0, 0.5, 12.0)
+    assert "--softcap 0.5 (attn_logit_softcapping) from config.json" in err
+    assert "RoPE (base 500) from config.json" in err and "1/√12" in err
+    capped = np.array(doc["steps"]["capped_scores"], dtype=float)
+    assert (
+        np.abs(np.array(doc["steps"]["scaled_scores"], dtype=float)).max()
+        > 1.0
+        > 0.5
+        >= (np.abs(capped).max())
+    )  # the cap changed the numbers
+
+
 def test_bert_attention_by_prefix(run, tmp_path):
     transformers = pytest.importorskip("transformers", reason="BERT is transformers'")
     torch.manual_seed(3)

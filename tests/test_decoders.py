@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from attncli.core import Parameters, Projection, compute
 from attncli.model import load_model
 
 torch = pytest.importorskip("torch", reason="the reference models run in torch")
@@ -20,6 +21,7 @@ WORDS = ["the", "cat", "sat", "on", "mat", "because", "it", "was", "warm", "mone
          "grows", "river", "flows"]  # fmt: skip
 TEXT = "the cat sat on the mat because it was warm river flows"
 TOL = {"atol": 1e-5, "rtol": 1e-4}
+SOFTCAP = 1.0  # small enough that capping moves every layer's weights well beyond TOL
 LLAMA3 = {
     "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
     "high_freq_factor": 4.0, "original_max_position_embeddings": 8,
@@ -42,6 +44,12 @@ FAMILIES = {
             "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1e6},
         },
     }),
+    "gemma2": ("Gemma2", {
+        "head_dim": 16, "query_pre_attn_scalar": 24, "sliding_window": 3,
+        "attn_logit_softcapping": SOFTCAP, "layer_types": ["sliding_attention", "full_attention"],
+        "initializer_range": 0.1,  # scores of order 1, where the cap bites
+    }),
+    "olmo2": ("Olmo2", {"attention_bias": True}),
 }  # fmt: skip
 
 
@@ -120,13 +128,61 @@ def test_the_variants_are_really_exercised(family_dir):
         assert model.forward(*_ids(model), upto=0)[0][1].config.spec().scale == pytest.approx(
             24**-0.5
         )
-    expected = {"mistral": (3, 3), "qwen2-sliding": (None, 4), "gemma3": (3, None)}.get(
-        family, (None, None)
-    )
+    expected = {"mistral": (3, 3), "qwen2-sliding": (None, 4), "gemma3": (3, None),
+                "gemma2": (3, None)}.get(family, (None, None))  # fmt: skip
     assert model.windows == expected
     p = model.attention_parameters(0)
-    assert (p.q_norm is not None) == (family in ("qwen3", "gemma3"))
-    assert (p.query.bias is not None) == (family in ("qwen2", "qwen2-sliding", "llama3"))
+    assert (p.q_norm is not None) == (family in ("qwen3", "gemma3", "olmo2"))
+    assert (p.query.bias is not None) == (family in ("qwen2", "qwen2-sliding", "llama3", "olmo2"))
+    assert model.softcap == (SOFTCAP if family == "gemma2" else None)
+    if family == "olmo2":  # one norm over all 4 query heads' and both key heads' numbers
+        assert p.q_norm.shape == (4 * 16,) and p.k_norm.shape == (2 * 16,)
+        assert model.forward(*_ids(model), upto=0)[0][1].config.qk_norm_scope == "all"
+
+
+def test_gemma2_soft_capping_changes_every_layers_weights(tmp_path):
+    """Without the cap the weights move far beyond the tolerance the model matches within, so
+    the whole-model test would fail if capping were skipped; the capped scores stay in (−C, C)."""
+    folder = build(tmp_path / "m", "gemma2")
+    model = load_model(folder)
+    ids, tokens = _ids(model)
+    _, attentions = _reference(folder, ids)
+    for i, (_, result) in enumerate(model.forward(ids, tokens, engine="numpy")):
+        assert "capped_scores" in result.steps and result.config.softcap == SOFTCAP
+        scaled, capped = result.steps["scaled_scores"], result.steps["capped_scores"]
+        assert np.abs(scaled).max() > 1.5 * SOFTCAP and np.abs(capped).max() < SOFTCAP
+        np.testing.assert_allclose(capped, np.tanh(scaled / SOFTCAP) * SOFTCAP, **TOL)
+        p = model.attention_parameters(i)
+        options = model._options(i, p) | {"softcap": None}
+        uncapped = compute(result.steps["inputs"], tokens, mode="gqa", heads=4, kv_heads=2,
+                           **options)  # fmt: skip
+        assert np.abs(uncapped.weights - attentions[i]).max() > 100 * TOL["atol"]
+        np.testing.assert_allclose(result.weights, attentions[i], **TOL)
+
+
+def test_olmo2_head_view_is_its_slice_of_the_whole_row_norm(tmp_path):
+    """QK-norm over all heads: one head's columns alone give other numbers, so the head view is
+    the layer's own computation, sliced, and matches transformers' head."""
+    folder = build(tmp_path / "m", "olmo2")
+    model = load_model(folder)
+    ids, tokens = _ids(model)
+    _, attentions = _reference(folder, ids)
+    layer = model.forward(ids, tokens, upto=1, engine="numpy")[1][1]
+    one = model.head(layer.steps["inputs"], tokens, 1, 3, engine="numpy")
+    np.testing.assert_allclose(one.weights, attentions[1][3], **TOL)
+    np.testing.assert_array_equal(one.steps["queries_norm"], layer.steps["queries_norm"][:, 48:])
+    np.testing.assert_array_equal(one.steps["keys_rope"], layer.steps["keys_rope"][:, 16:])
+    np.testing.assert_array_equal(one.context, layer.steps["head_context"][:, 48:])
+    assert one.config.heads == 1 and one.config.d_out == 16 and "slice" in one.notes[-1]
+    # a per-head norm of head 3's own columns is what the slice must not be
+    p = model.attention_parameters(1)
+    own = compute(layer.steps["inputs"], tokens, mode="linear", causal=True, rope=True,
+                  qk_norm=True, parameters=Parameters(
+                      *(Projection(r.weight[:, c], r.bias[c]) for r, c in
+                        ((p.query, slice(48, 64)), (p.key, slice(16, 32)),
+                         (p.value, slice(16, 32)))),
+                      q_norm=p.q_norm[48:], k_norm=p.k_norm[16:]))  # fmt: skip
+    assert np.abs(own.weights - attentions[1][3]).max() > 100 * TOL["atol"]
 
 
 def test_cli_names_family_window_positions_and_kv_head(run, tmp_path):
@@ -160,7 +216,9 @@ def test_cli_names_family_window_positions_and_kv_head(run, tmp_path):
          "rope type = 'yarn' is not supported for llama"),
         ({"hidden_act": "gelu"}, "hidden_act = 'gelu' is not supported for llama"),
         ({"mlp_bias": True}, "mlp_bias = True is not supported"),
-        ({"model_type": "gemma2"}, "unsupported architecture 'gemma2'"),
+        ({"model_type": "gemma3n"}, "unsupported architecture 'gemma3n'"),
+        ({"attn_logit_softcapping": 50.0}, "attn_logit_softcapping = 50.0 is not supported"),
+        ({"clip_qkv": 8}, "clip_qkv = 8 is not supported for llama"),
         ({"num_key_value_heads": 3}, "num_key_value_heads 3 does not divide"),
         ({"head_dim": 8}, "q_proj has 64 outputs, not 4 heads × head_dim 8"),
         ({"head_dim": 0}, "head_dim = 0 is not supported"),
@@ -210,14 +268,54 @@ def test_bfloat16_shards_read_as_float32(tmp_path):
 
 @pytest.mark.parametrize(("family", "says"), [("qwen3", "learned norm weights"),
                                               ("llama3", "scaled, ="),
-                                              ("gemma3", "the model scales by 1/√24")])  # fmt: skip
+                                              ("gemma3", "the model scales by 1/√24"),
+                                              ("gemma2", f"C = {SOFTCAP:g}: tanh(x/C)·C"),
+                                              ("olmo2", "of its whole row")])  # fmt: skip
 def test_explain_shows_the_models_qk_norm_and_rope(run, tmp_path, family, says):
     folder = build(tmp_path / "m", family)
     trace = run("model", TEXT, "--model-dir", folder, "--layer", "1", "--head", "2", "--query",
                 "mat", "--explain")  # fmt: skip
     assert trace.exit_code == 0, trace.stderr
     assert "Rotary position embedding" in trace.stdout and says in trace.stdout
-    assert ("QK-norm" in trace.stdout) is (family in ("qwen3", "gemma3"))
+    assert ("QK-norm" in trace.stdout) is (family in ("qwen3", "gemma3", "olmo2"))
+    assert ("Soft-capping" in trace.stdout) is (family == "gemma2")
+
+
+@pytest.mark.parametrize(
+    ("family", "change", "message"),
+    [
+        ("gemma2", {"attn_logit_softcapping": -1}, "attn_logit_softcapping = -1.0 is not"),
+        # transformers' Gemma 3 keeps the setting but never applies it: refused, not guessed
+        ("gemma3", {"attn_logit_softcapping": 50.0}, "attn_logit_softcapping = 50.0 is not "
+         "supported for gemma3_text"),
+        ("gemma2", {"use_bidirectional_attention": True}, "use_bidirectional_attention = True"),
+        ("olmo2", {"sliding_window": 4}, "sliding_window = 4 is not supported for olmo2"),
+        ("olmo2", {"clip_qkv": 8.0}, "clip_qkv = 8.0 is not supported for olmo2"),
+        ("olmo2", {"rope_parameters": {"rope_type": "dynamic", "rope_theta": 1e4, "factor": 2}},
+         "rope type = 'dynamic' is not supported for olmo2"),
+    ],
+)  # fmt: skip
+def test_gemma_and_olmo2_options_not_computed_are_refused(run, tmp_path, family, change, message):
+    folder = build(tmp_path / "m", family)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **change}))
+    result = run("model", "the cat", "--model-dir", folder)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_final_logit_softcapping_is_accepted_it_only_caps_lm_head_logits(tmp_path):
+    """final_logit_softcapping touches the LM head's logits, which attn model never computes:
+    the hidden states and attentions are transformers' own with it set."""
+    folder = build(tmp_path / "m", "gemma2")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["final_logit_softcapping"] == 30.0  # Gemma2Config's default, saved as is
+    model = load_model(folder)
+    ids, tokens = _ids(model)
+    hidden, attentions = _reference(folder, ids)
+    stack = model.forward(ids, tokens, engine="numpy")
+    np.testing.assert_allclose(stack[1][0], hidden[1], **TOL)
+    np.testing.assert_allclose(stack[1][1].weights, attentions[1], **TOL)
 
 
 def test_asking_whether_a_tensor_exists_reads_nothing(tmp_path):

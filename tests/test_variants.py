@@ -318,9 +318,9 @@ def test_blockwise_gqa_reads_shared_kv_heads_and_visits_window_keys_only(monkeyp
     widths = []
     monkeypatch.setattr(blockwise, "MAX_ROWS", 32)
 
-    def count(qb, keys, v1, r0, causal, key_block, out, window=None):
+    def count(qb, keys, v1, r0, causal, key_block, out, window=None, softcap=None):
         widths.append((r0 + qb.shape[0]) - (0 if window is None else max(0, r0 - window + 1)))
-        return real(qb, keys, v1, r0, causal, key_block, out, window)
+        return real(qb, keys, v1, r0, causal, key_block, out, window, softcap)
 
     monkeypatch.setattr(blockwise, "_rows", count)
     blockwise.attention_context(q[0], k[0], v[0], 0.5, True, window=16)

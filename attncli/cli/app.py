@@ -15,6 +15,7 @@ import typer
 
 from attncli import __version__
 from attncli.core import DTYPES, MODES, STEPS
+from attncli.core.config import QK_NORM_SCOPES
 from attncli.engines import ENGINES
 from attncli.errors import AttncliError
 from attncli.io.readers import INPUT_FORMATS
@@ -290,6 +291,34 @@ QkNorm = Annotated[
 ]
 
 
+QkNormScope = _choices("QkNormScope", QK_NORM_SCOPES)
+
+
+QkNormScopeOpt = Annotated[
+    QkNormScope,
+    opt(
+        "Attention",
+        "With --qk-norm: head normalises each head's queries and keys (Qwen3, Gemma 3); all "
+        "normalises each token's whole projected q and k, every head together, before splitting "
+        "(OLMo 2).",
+        "--qk-norm-scope",
+    ),
+]
+
+
+Softcap = Annotated[
+    float | None,
+    opt(
+        "Attention",
+        "Soft-cap the scaled scores to (−C, C) as tanh(score/C)·C before the mask (Gemma 2's "
+        "attn_logit_softcapping); C > 0.",
+        "--softcap",
+        metavar="C",
+        show_default=False,
+    ),
+]
+
+
 KvCache = Annotated[
     bool,
     opt(
@@ -399,7 +428,7 @@ VMax = Annotated[
 ]
 
 
-PlotStep = _choices("PlotStep", ("weights", "scores", "scaled", "masked"))
+PlotStep = _choices("PlotStep", ("weights", "scores", "scaled", "capped", "masked"))
 
 
 PlotTitle = Annotated[

@@ -41,11 +41,14 @@ from attncli.cli.app import (
     PlotTitle,
     Precision,
     QkNorm,
+    QkNormScope,
+    QkNormScopeOpt,
     QkvBias,
     Rope,
     RopeBase,
     Scale,
     Seed,
+    Softcap,
     StepOpt,
     Values,
     VMax,
@@ -111,6 +114,8 @@ def compute(
     rope: Rope = False,
     rope_base: RopeBase = 10000.0,
     qk_norm: QkNorm = False,
+    qk_norm_scope: QkNormScopeOpt = QkNormScope.head,
+    softcap: Softcap = None,
     kv: Kv = None,
     kv_cache: KvCache = False,
     dtype: DTypeOpt = DType.float32,
@@ -185,7 +190,8 @@ def compute(
             quiet=quiet, mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout,
             scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype, kv=kv, inputs=inputs,
             input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim, window=window,
-            rope=rope, rope_base=rope_base, qk_norm=qk_norm,
+            rope=rope, rope_base=rope_base, qk_norm=qk_norm, qk_norm_scope=qk_norm_scope,
+            softcap=softcap,
         )  # fmt: skip
         if batch and fmt is Format.table:
             fmt = Format.jsonl  # a batch is a stream of records: JSON Lines
@@ -316,6 +322,8 @@ def explain(
     rope: Rope = False,
     rope_base: RopeBase = 10000.0,
     qk_norm: QkNorm = False,
+    qk_norm_scope: QkNormScopeOpt = QkNormScope.head,
+    softcap: Softcap = None,
     kv: Kv = None,
     kv_cache: KvCache = False,
     dtype: DTypeOpt = DType.float32,
@@ -350,7 +358,8 @@ def explain(
             weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
             causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
             kv=kv, input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim,
-            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm, inputs=[input],
+            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm,
+            qk_norm_scope=qk_norm_scope, softcap=softcap, inputs=[input],
         )  # fmt: skip
         result = runner.run(load_input(input, input_format))
         index = 0 if query is None else find_query(result.tokens, query)
@@ -399,6 +408,8 @@ def heatmap(
     rope: Rope = False,
     rope_base: RopeBase = 10000.0,
     qk_norm: QkNorm = False,
+    qk_norm_scope: QkNormScopeOpt = QkNormScope.head,
+    softcap: Softcap = None,
     kv: Kv = None,
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
@@ -417,7 +428,7 @@ def heatmap(
         [input], mode=mode, d_out=d_out, heads=heads, causal=causal, dropout=dropout, scale=scale,
         qkv_bias=qkv_bias, dtype=dtype, seed=seed, weights=weights, weights_prefix=weights_prefix,
         kv_heads=kv_heads, latent_dim=latent_dim, window=window, rope=rope, rope_base=rope_base,
-        qk_norm=qk_norm, kv=kv,
+        qk_norm=qk_norm, qk_norm_scope=qk_norm_scope, softcap=softcap, kv=kv,
         engine=engine, device=device, fmt=Format.table, show=show, query=query, output=output,
         input_format=input_format, debug=debug, vmax=vmax,
     )  # fmt: skip
@@ -455,6 +466,8 @@ def plot(
     rope: Rope = False,
     rope_base: RopeBase = 10000.0,
     qk_norm: QkNorm = False,
+    qk_norm_scope: QkNormScopeOpt = QkNormScope.head,
+    softcap: Softcap = None,
     kv: Kv = None,
     dtype: DTypeOpt = DType.float32,
     seed: Seed = 123,
@@ -489,7 +502,8 @@ def plot(
             weights, weights_prefix, engine, device, mode=mode, d_out=d_out, heads=heads,
             causal=causal, dropout=dropout, scale=scale, qkv_bias=qkv_bias, seed=seed, dtype=dtype,
             kv=kv, input_format=input_format, kv_heads=kv_heads, latent_dim=latent_dim,
-            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm, inputs=inputs,
+            window=window, rope=rope, rope_base=rope_base, qk_norm=qk_norm,
+            qk_norm_scope=qk_norm_scope, softcap=softcap, inputs=inputs,
         )  # fmt: skip
         results = [(source, runner.run(load_input(source, input_format))) for source in inputs]
         if kind is PlotKind.vectors:

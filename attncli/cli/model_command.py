@@ -166,8 +166,8 @@ def model_command(
     debug: Debug = False,
     ctx: typer.Context = None,
 ) -> None:
-    """Attention of a real pretrained transformer (BERT, GPT-2, or a Llama, Mistral, Qwen2/3 or
-    Gemma 3 decoder) on a sentence, offline."""
+    """Attention of a real pretrained transformer (BERT, GPT-2, or a Llama, Mistral, Qwen2/3,
+    Gemma 2/3 or OLMo 2 decoder) on a sentence, offline."""
     with errors_to_exit(debug):
         from attncli.model import load_model
 

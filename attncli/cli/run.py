@@ -104,8 +104,9 @@ class Runner:
 
 
 def _apply_hints(values: dict, wf: WeightFile, source: str) -> list[str]:
-    """Head counts and RoPE from what the file or its folder says (nanoGPT's model_args, a
-    config.json), where the command line left them open; each one said in a note."""
+    """Head counts, RoPE, and Gemma's soft-cap and score scale from what the file or its folder
+    says (nanoGPT's model_args, a config.json), where the command line left them open; each one
+    said in a note."""
     notes = []
     hints = wf.hints
     if values.get("heads") is None and wf.heads is None and "heads" in hints:
@@ -118,6 +119,14 @@ def _apply_hints(values: dict, wf: WeightFile, source: str) -> list[str]:
     if hints.get("rope") and not values.get("rope"):
         values["rope"], values["rope_base"] = True, hints["rope_base"]
         notes.append(f"{source}: RoPE (base {hints['rope_base']:g}) from config.json")
+    if "softcap" in hints and values.get("softcap") is None:
+        values["softcap"] = hints["softcap"]
+        notes.append(f"{source}: --softcap {hints['softcap']:g} (attn_logit_softcapping) "
+                     "from config.json")  # fmt: skip
+    if "scale_dim" in hints and values.get("scale_dim") is None:
+        values["scale_dim"] = hints["scale_dim"]
+        notes.append(f"{source}: scores scaled by 1/√{hints['scale_dim']:g} "
+                     "(query_pre_attn_scalar) from config.json")  # fmt: skip
     return notes
 
 

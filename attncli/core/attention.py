@@ -44,9 +44,11 @@ def compute(
     - multi-head / gqa / mqa: the same projections split into ``heads`` query heads and
       ``kv_heads`` key/value heads (consecutive query heads share one), heads concatenated,
       then ``out_proj``. mla: keys and values come up from the latent C = X·W_DKV.
-    - qk_norm: RMSNorm of each head's q and k; rope: rotate them by position.
+    - qk_norm: RMSNorm of each head's q and k (``qk_norm_scope="all"``: of each whole row,
+      before splitting); rope: rotate them by position.
 
-    scores = Q·Kᵀ; scaled by 1/√d_k when ``scale``; future keys masked when ``causal`` (and
+    scores = Q·Kᵀ; scaled by 1/√d_k when ``scale``; soft-capped to tanh(s/C)·C when
+    ``softcap`` is C; future keys masked when ``causal`` (and
     keys more than ``window``−1 back); weights = softmax (then dropout); context = weights·V.
     ``kv`` (m, d_kv) makes it cross-attention: keys and values from that memory instead.
 
@@ -185,18 +187,18 @@ def _run(
         )
     steps.update(queries=q, keys=k, values=v)
 
+    whole = spec.qk_norm and spec.qk_norm_scope == "all"
+    if whole:  # OLMo 2: each whole projected row, all heads together, before splitting
+        q, k = _qk_norm(eng, q, k, config, parameters)
+        steps.update(queries_norm=q, keys_norm=k)
     if spec.split:  # (n, heads·d) -> (heads, n, d); keys/values have kv_heads
         q, k, v = (
             eng.split_heads(q, spec.heads),
             *(eng.split_heads(a, spec.kv_heads) for a in (k, v)),
         )
     merge = eng.merge_heads if spec.split else (lambda a: a)
-    if spec.qk_norm:
-        q, k = eng.rms_norm(q, config.rms_eps), eng.rms_norm(k, config.rms_eps)
-        if parameters is not None and parameters.q_norm is not None:  # learned weights
-            q = q * eng.asarray(parameters.q_norm, dtype)
-        if parameters is not None and parameters.k_norm is not None:
-            k = k * eng.asarray(parameters.k_norm, dtype)
+    if spec.qk_norm and not whole:  # each head's d numbers
+        q, k = _qk_norm(eng, q, k, config, parameters)
         steps.update(queries_norm=merge(q), keys_norm=merge(k))
     if spec.rope_base is not None:
         cos, sin = (
@@ -208,7 +210,9 @@ def _run(
         q, k = eng.rope(q, cos, sin), eng.rope(k, cos, sin)
         steps.update(queries_rope=merge(q), keys_rope=merge(k))
     if blockwise:
-        z = eng.context(q, k, v, spec.scale, spec.mask != "none", progress, spec.window)
+        z = eng.context(
+            q, k, v, spec.scale, spec.mask != "none", progress, spec.window, spec.softcap
+        )
         return _finish(eng, steps, z, spec, parameters, dtype)
     if spec.group > 1:  # the full path shows (heads, n, m) matrices: each head its own keys
         k, v = (eng.repeat_heads(a, spec.group) for a in (k, v))
@@ -217,6 +221,9 @@ def _run(
     if config.scale:
         s = eng.scale(s, spec.scale)
         steps["scaled_scores"] = s
+    if spec.softcap is not None:  # Gemma 2: bounded to (−C, C) before the mask
+        s = eng.softcap(s, spec.softcap)
+        steps["capped_scores"] = s
     if spec.mask != "none":
         s = eng.causal_mask(s, spec.window)
         steps["masked_scores"] = s
@@ -226,6 +233,18 @@ def _run(
         w = eng.dropout(w, config.dropout, config.seed)
     steps["weights"] = w
     return _finish(eng, steps, eng.matmul(w, v), spec, parameters, dtype)
+
+
+def _qk_norm(
+    eng: Engine, q: object, k: object, config: AttentionConfig, parameters: Parameters | None
+) -> tuple[object, object]:
+    """RMSNorm of q and k over their last axis, times the learned weights when there are some."""
+    q, k = eng.rms_norm(q, config.rms_eps), eng.rms_norm(k, config.rms_eps)
+    if parameters is not None and parameters.q_norm is not None:
+        q = q * eng.asarray(parameters.q_norm, config.dtype)
+    if parameters is not None and parameters.k_norm is not None:
+        k = k * eng.asarray(parameters.k_norm, config.dtype)
+    return q, k
 
 
 def rope_tables(
@@ -263,7 +282,8 @@ def _check_memory(eng: Engine, config: AttentionConfig, n: int, m: int) -> None:
     """Refuse, before allocating, full-path (…, n, m) steps that cannot fit the device."""
     itemsize = 2 if config.dtype in ("float16", "bfloat16") else np.dtype(config.dtype).itemsize
     # kept: scores, weights (+ scaled, masked, pre-dropout) and one working copy
-    copies = 3 + bool(config.scale) + bool(config.causal) + bool(config.dropout)
+    copies = 3 + bool(config.scale) + (config.softcap is not None) + bool(config.causal)
+    copies += bool(config.dropout)
     need = copies * config.heads * n * m * itemsize
     if need <= ALWAYS_FITS:
         return
@@ -334,14 +354,21 @@ def _check_parameters(p: Parameters, config: AttentionConfig, d_in: int, d_kv: i
     _expect("W_query", p.query, (d_in, config.d_out))
     _expect("W_key", p.key, (source, kv_width))
     _expect("W_value", p.value, (source, kv_width))
-    for name in ("q_norm", "k_norm"):
+    whole = spec.qk_norm_scope == "all"
+    for name, heads in (("q_norm", spec.heads), ("k_norm", spec.kv_heads)):
         w = getattr(p, name)
-        if w is not None and (not spec.qk_norm or w.shape != (spec.head_dim,)):
+        width = heads * spec.head_dim if whole else spec.head_dim
+        if w is None or (spec.qk_norm and w.shape == (width,)):
+            continue
+        if not spec.qk_norm:
+            raise ConfigError(f"{name} weights given: add --qk-norm")
+        if not whole and w.shape == (heads * spec.head_dim,) and heads > 1:
             raise ConfigError(
-                f"{name} weights of shape {w.shape} need --qk-norm and head_dim {spec.head_dim}"
-                if spec.qk_norm
-                else f"{name} weights given: add --qk-norm"
+                f"{name} weights of shape {w.shape} normalise all {heads} heads together: "
+                "add --qk-norm-scope all"
             )
+        scope = f"{heads} heads × head_dim {spec.head_dim}" if whole else "head_dim"
+        raise ConfigError(f"{name} weights of shape {w.shape} need {scope} = {width} numbers")
     if (p.out is not None) != spec.split:
         raise ConfigError("an output projection is needed in the multi-head family and only there")
     if p.out is not None:  # heads·head_dim back to the model's width (d_out unless a model says)

@@ -1,8 +1,9 @@
 """The options of one attention computation, the spec a single pipeline reads, and their checks.
 
 Every mode is a preset of :class:`AttentionSpec`: how queries/keys/values are projected, how many
-query and key/value heads there are, position encoding, score mask, QK-norm and output projection.
-Options (``--window``, ``--rope``, ``--qk-norm``, ``--kv-heads``) set the remaining fields.
+query and key/value heads there are, position encoding, score mask, QK-norm, score soft-capping
+and output projection. Options (``--window``, ``--rope``, ``--qk-norm``, ``--softcap``,
+``--kv-heads``) set the remaining fields.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from attncli.errors import ConfigError
 Mode = Literal["simple", "trainable", "linear", "multi-head", "gqa", "mqa", "mla"]
 DType = Literal["float32", "float64", "float16", "bfloat16"]
 Projections = Literal["none", "rand", "linear", "latent"]
+QkNormScope = Literal["head", "all"]
 MODES: tuple[str, ...] = get_args(Mode)
+QK_NORM_SCOPES: tuple[str, ...] = get_args(QkNormScope)
 DTYPES: tuple[str, ...] = get_args(DType)
 SEED_MAX = 2**64 - 1
 RMS_EPS = 1e-6  # QK-norm's RMSNorm epsilon, as Qwen3 and Gemma 3
@@ -66,10 +69,12 @@ class AttentionSpec:
     head_dim: int
     latent_dim: int | None
     qk_norm: bool
+    qk_norm_scope: QkNormScope  # "head": each head's d numbers; "all": the whole projected row
     rope_base: float | None  # None: no rotary position encoding
     mask: Literal["none", "causal", "window"]
     window: int | None
     scale: float  # the factor the scores are multiplied by (1 when unscaled)
+    softcap: float | None  # scores become tanh(s / softcap)·softcap before the mask
     out_bias: bool | None  # None: no output projection
     cross: bool
     kv_first: bool  # seeded creation order: W_key, W_value, then W_query
@@ -99,9 +104,14 @@ class AttentionConfig:
     - ``rope_freqs``: the head_dim/2 rotation frequencies themselves, when a model's rope scaling
       (Llama 3's) changes them from ``rope_base``'s.
     - ``qk_norm``: RMSNorm of each head's queries and keys before RoPE (eps ``rms_eps``; unit
-      weight, or the parameters' ``q_norm``/``k_norm`` weights).
+      weight, or the parameters' ``q_norm``/``k_norm`` weights, of width head_dim).
+    - ``qk_norm_scope``: ``"head"`` (Qwen3, Gemma 3: each head's d numbers) or ``"all"`` (OLMo
+      2: the whole projected row, all heads' numbers together, before splitting; weights of
+      width heads·head_dim for q and kv_heads·head_dim for k).
     - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``); by
       √``scale_dim`` instead when a model says so (Gemma's ``query_pre_attn_scalar``).
+    - ``softcap``: soft-cap the (scaled) scores to (−C, C) as tanh(s / C)·C before the mask
+      (Gemma 2's ``attn_logit_softcapping``).
     - ``qkv_bias``: give the query/key/value Linear layers a bias.
     - ``cross``: keys and values come from another input (set by :func:`attncli.compute`).
     - ``seed``: the ``torch.manual_seed`` the parameters are drawn after; also seeds dropout.
@@ -127,6 +137,8 @@ class AttentionConfig:
     rope_freqs: tuple[float, ...] | None = None
     rms_eps: float = RMS_EPS
     scale_dim: float | None = None
+    softcap: float | None = None
+    qk_norm_scope: QkNormScope = "head"
 
     def resolved(self, d_in: int) -> AttentionConfig:
         """A copy with every default filled in for an input of width ``d_in``, checked."""
@@ -154,6 +166,7 @@ class AttentionConfig:
         if self.qkv_bias and self.mode in ("simple", "trainable"):
             raise ConfigError(f"--qkv-bias needs a mode with Linear layers, not {self.mode}")
         self._check_positions(d_out // heads)
+        self._check_scores()
         scale = (not simple) if self.scale is None else self.scale
         return replace(
             self, d_out=d_out, heads=heads, kv_heads=kv_heads, latent_dim=latent, scale=scale
@@ -228,6 +241,18 @@ class AttentionConfig:
                     f"(needs {head_dim // 2})"
                 )
 
+    def _check_scores(self) -> None:
+        cap = self.softcap
+        if cap is not None and (isinstance(cap, bool) or not (cap > 0 and math.isfinite(cap))):
+            raise ConfigError(f"--softcap must be a positive, finite number, got {cap}")
+        if self.qk_norm_scope not in QK_NORM_SCOPES:
+            raise ConfigError(
+                f"unknown --qk-norm-scope {self.qk_norm_scope!r}; choose one of "
+                f"{', '.join(QK_NORM_SCOPES)}"
+            )
+        if self.qk_norm_scope != "head" and not self.qk_norm:
+            raise ConfigError(f"--qk-norm-scope {self.qk_norm_scope} needs --qk-norm")
+
     @property
     def head_dim(self) -> int:
         """d_k, the width each head's queries and keys have (needs a resolved config)."""
@@ -249,10 +274,12 @@ class AttentionConfig:
         if self.window is not None:
             parts.append(f"window {self.window}")
         if self.qk_norm:
-            parts.append("QK-norm")
+            parts.append("QK-norm" + (" over all heads" if self.qk_norm_scope == "all" else ""))
         if self.rope:
             scaled = " (scaled frequencies)" if self.rope_freqs is not None else ""
             parts.append(f"RoPE base {self.rope_base:g}{scaled}")
+        if self.softcap is not None:
+            parts.append(f"soft-cap {self.softcap:g}")
         if self.cross:
             parts.append("cross-attention")
         return parts
@@ -269,10 +296,12 @@ class AttentionConfig:
             head_dim=self.head_dim,
             latent_dim=self.latent_dim,
             qk_norm=self.qk_norm,
+            qk_norm_scope=self.qk_norm_scope,
             rope_base=self.rope_base if self.rope else None,
             mask=mask,
             window=self.window,
             scale=1.0 / math.sqrt(self.scale_by) if self.scale else 1.0,
+            softcap=self.softcap,
             out_bias=preset.out_bias,
             cross=self.cross,
             kv_first=preset.kv_first,

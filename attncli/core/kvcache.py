@@ -70,16 +70,21 @@ def cached_run(result: AttentionResult) -> CacheRun:
         y = a @ proj.weight.astype(dtype)
         return y if proj.bias is None else y + proj.bias.astype(dtype)
 
+    def rms(a: np.ndarray, norm: np.ndarray | None) -> np.ndarray:
+        a = a / np.sqrt(np.mean(np.square(a), axis=-1, keepdims=True) + a.dtype.type(RMS_EPS))
+        return a if norm is None else a * norm.astype(dtype)
+
     def prepare(
         a: np.ndarray, count: int, positions: np.ndarray, norm: np.ndarray | None
     ) -> np.ndarray:
         """(t, count·hd) -> (count, t, hd), QK-normed (``norm``: its weights) and rotated at
         ``positions``."""
+        whole = spec.qk_norm_scope == "all"  # OLMo 2: the whole row, before splitting
+        if spec.qk_norm and whole:
+            a = rms(a, norm)
         a = a.reshape(a.shape[0], count, -1).transpose(1, 0, 2)
-        if spec.qk_norm:
-            a = a / np.sqrt(np.mean(np.square(a), axis=-1, keepdims=True) + a.dtype.type(RMS_EPS))
-            if norm is not None:
-                a = a * norm.astype(dtype)
+        if spec.qk_norm and not whole:
+            a = rms(a, norm)
         if tables is not None:
             cos, sin = (t[positions].astype(dtype) for t in tables)
             half = a.shape[-1] // 2
@@ -111,6 +116,9 @@ def cached_run(result: AttentionResult) -> CacheRun:
             entries, width = keys.shape[1], 2 * kv_heads * keys.shape[2]
         k, v = (np.repeat(a, heads // kv_heads, axis=0) for a in (k, v))
         s = (q @ k.transpose(0, 2, 1)) * x.dtype.type(spec.scale)  # (heads, 1, entries)
+        if spec.softcap is not None:
+            cap = x.dtype.type(spec.softcap)
+            s = np.tanh(s / cap) * cap
         w = np.exp(s - s.max(-1, keepdims=True))
         z = (w / w.sum(-1, keepdims=True)) @ v  # (heads, 1, hd)
         z = z.transpose(1, 0, 2).reshape(1, -1)

@@ -18,12 +18,13 @@ STEPS: dict[str, str] = {
     "queries": "queries Q = X·W_q",
     "keys": "keys K = X·W_k (mla: C·W_UK)",
     "values": "values V = X·W_v (mla: C·W_UV)",
-    "queries_norm": "queries after QK-norm: RMSNorm of each head's q",
-    "keys_norm": "keys after QK-norm: RMSNorm of each head's k",
+    "queries_norm": "queries after QK-norm: RMSNorm of each head's q (or of the whole row)",
+    "keys_norm": "keys after QK-norm: RMSNorm of each head's k (or of the whole row)",
     "queries_rope": "queries rotated by their position (RoPE)",
     "keys_rope": "keys rotated by their position (RoPE)",
     "scores": "attention scores Q·Kᵀ",
     "scaled_scores": "scaled scores Q·Kᵀ/√d_k",
+    "capped_scores": "soft-capped scores tanh(s/C)·C, within (−C, C)",
     "masked_scores": "masked scores (future keys, and keys outside a window, set to -inf)",
     "weights_before_dropout": "attention weights before dropout",
     "weights": "attention weights: softmax of each row, what multiplies V",
@@ -35,11 +36,12 @@ KEY_ROWS = frozenset({"kv_inputs", "latent", "keys", "values", "keys_norm", "key
 QUERY_ROWS = frozenset(STEPS) - KEY_ROWS - {"inputs"}
 # Steps whose columns are keys (labelled by token); the others have feature columns d0, d1, ...
 KEY_COLUMNS = frozenset(
-    {"scores", "scaled_scores", "masked_scores", "weights_before_dropout", "weights"}
-)
+    {"scores", "scaled_scores", "capped_scores", "masked_scores", "weights_before_dropout",
+     "weights"}
+)  # fmt: skip
 
 
-STEP_ALIASES = {"scaled": "scaled_scores", "masked": "masked_scores"}
+STEP_ALIASES = {"scaled": "scaled_scores", "capped": "capped_scores", "masked": "masked_scores"}
 # Steps the blockwise, context-only path produces (no (…, n, n) matrix among them).
 CONTEXT_STEPS = frozenset(STEPS) - KEY_COLUMNS
 
@@ -141,9 +143,11 @@ class AttentionResult:
                 "rope": c.rope,
                 "rope_base": c.rope_base if c.rope else None,
                 "qk_norm": c.qk_norm,
+                "qk_norm_scope": c.qk_norm_scope if c.qk_norm else None,
                 "cross": c.cross,
                 "n_kv_tokens": len(self.keys_tokens),
                 "scale": c.scale,
+                "softcap": c.softcap,
                 "dropout": c.dropout,
                 "qkv_bias": self.qkv_bias,
                 "seed": None if self.weights_source is not None else c.seed,  # none was drawn
@@ -212,6 +216,7 @@ class AttentionResult:
 def _why(step: str) -> str:
     return {
         "scaled_scores": "scaling is off; add --scale",
+        "capped_scores": "no soft-capping; add --softcap C",
         "masked_scores": "no mask; add --causal",
         "weights_before_dropout": "no dropout; add --dropout P",
         "head_context": "only the multi-head family (multi-head, gqa, mqa, mla) has it",

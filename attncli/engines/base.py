@@ -44,6 +44,10 @@ class Engine(Protocol):
 
     def scale(self, s: Array, factor: float) -> Array: ...
 
+    def softcap(self, s: Array, cap: float) -> Array:
+        """tanh(s / cap)·cap: every score squashed into (−cap, cap), small ones nearly kept."""
+        ...
+
     def repeat_heads(self, x: Array, group: int) -> Array:
         """(kv_heads, m, d) -> (kv_heads·group, m, d): each key/value head for ``group``
         consecutive query heads (``repeat_interleave``)."""
@@ -79,8 +83,10 @@ class Engine(Protocol):
     def context(
         self, q: Array, k: Array, v: Array, scale: float, causal: bool,
         progress: Callable[[int], None] | None = None, window: int | None = None,
+        softcap: float | None = None,
     ) -> Array:  # fmt: skip
-        """softmax(scale·q·kᵀ, causal[, window]) · v without keeping the (…, n, m) matrices.
+        """softmax(scale·q·kᵀ, causal[, window]) · v without keeping the (…, n, m) matrices;
+        with ``softcap`` C the scaled scores are tanh(s/C)·C before the mask.
         q (heads, n, d) may have more heads than k, v (kv_heads, m, d): query head h uses key
         head h // (heads / kv_heads), never copied. ``progress``: query rows done."""
         ...

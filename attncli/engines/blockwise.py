@@ -62,8 +62,10 @@ def attention_context(
     causal: bool,
     progress: Progress | None = None,
     window: int | None = None,
+    softcap: float | None = None,
 ) -> np.ndarray:
-    """softmax(scale · q·kᵀ [+ causal mask, window]) · v for (n, d) or (heads, n, d) arrays.
+    """softmax(scale · q·kᵀ [soft-capped, + causal mask, window]) · v for (n, d) or (heads, n, d)
+    arrays; ``softcap`` C turns each scaled score s of a tile into tanh(s/C)·C before masking.
 
     With fewer key/value heads than query heads (grouped-query attention), query head h reads
     key/value head h // group in place: no copy per query head. With a ``window`` each query
@@ -85,7 +87,8 @@ def attention_context(
         r1 = min(n, r0 + rows)
         g = h // group
         with np.errstate(all="ignore"):  # per thread; overflow is detected on the result
-            _rows(qs[h, r0:r1], k3[g], v1s[g], r0, causal, key_block, out[h, r0:r1], window)
+            _rows(qs[h, r0:r1], k3[g], v1s[g], r0, causal, key_block, out[h, r0:r1], window,
+                  softcap)  # fmt: skip
         if progress is not None:
             progress(r1 - r0)
 
@@ -108,7 +111,7 @@ def _with_ones(v: np.ndarray) -> np.ndarray:
 
 def _rows(
     qb: np.ndarray, k: np.ndarray, v1: np.ndarray, r0: int, causal: bool, key_block: int,
-    out: np.ndarray, window: int | None = None,
+    out: np.ndarray, window: int | None = None, softcap: float | None = None,
 ) -> None:  # fmt: skip
     """Rows r0 … r0+len(qb) of the context, keys streamed in blocks of ``key_block``.
 
@@ -124,6 +127,11 @@ def _rows(
     for c0 in range(start, end, key_block):
         c1 = min(end, c0 + key_block)
         s = qb @ k[c0:c1].T
+        if softcap is not None:  # before the masks: tanh(-inf) would be a score of -C
+            cap = s.dtype.type(softcap)
+            np.divide(s, cap, out=s)
+            np.tanh(s, out=s)
+            np.multiply(s, cap, out=s)
         if causal and c1 - 1 > r0:  # the tile crosses the diagonal: hide keys after each row
             first = max(c0, r0)
             later = np.arange(first, c1)[None, :] > np.arange(r0, r0 + b)[:, None]

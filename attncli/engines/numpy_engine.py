@@ -41,6 +41,10 @@ class NumpyEngine:
     def scale(self, s: np.ndarray, factor: float) -> np.ndarray:
         return s * s.dtype.type(factor)
 
+    def softcap(self, s: np.ndarray, cap: float) -> np.ndarray:
+        c = s.dtype.type(cap)
+        return np.tanh(s / c) * c
+
     def repeat_heads(self, x: np.ndarray, group: int) -> np.ndarray:
         return np.repeat(x, group, axis=0)
 
@@ -80,5 +84,6 @@ class NumpyEngine:
     def context(
         self, q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool,
         progress: Progress | None = None, window: int | None = None,
+        softcap: float | None = None,
     ) -> np.ndarray:  # fmt: skip
-        return attention_context(q, k, v, scale, causal, progress, window)
+        return attention_context(q, k, v, scale, causal, progress, window, softcap)

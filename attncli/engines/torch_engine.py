@@ -106,6 +106,9 @@ class TorchEngine:
     def scale(self, s: torch.Tensor, factor: float) -> torch.Tensor:
         return s * factor
 
+    def softcap(self, s: torch.Tensor, cap: float) -> torch.Tensor:
+        return torch.tanh(s / cap) * cap
+
     def repeat_heads(self, x: torch.Tensor, group: int) -> torch.Tensor:
         return x.repeat_interleave(group, dim=0)
 
@@ -140,11 +143,14 @@ class TorchEngine:
 
     def context(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, causal: bool,
-        progress: object = None, window: int | None = None,
+        progress: object = None, window: int | None = None, softcap: float | None = None,
     ) -> torch.Tensor:  # fmt: skip
         """torch's fused attention on 4-D (batch, heads, tokens, dim) tensors: its fastest path.
         Fewer key/value heads than query heads go in as they are (``enable_gqa``); a window is
-        a boolean mask of the keys each query sees."""
+        a boolean mask of the keys each query sees. Soft-capping, which the fused kernel
+        cannot do, goes through :func:`_capped_context`."""
+        if softcap is not None:
+            return _capped_context(q, k, v, scale, causal, progress, window, softcap)
         four = (lambda t: t[None, None]) if q.ndim == 2 else (lambda t: t[None])
         mask = None if window is None else _visible(q.shape[-2], window, q.device)
         z = torch.nn.functional.scaled_dot_product_attention(
@@ -154,3 +160,36 @@ class TorchEngine:
         if progress is not None:
             progress(q.shape[-2])
         return z[0, 0] if q.ndim == 2 else z[0]
+
+
+# Score tile of the soft-capped context path, all heads of a block of query rows together.
+CAPPED_TILE_BYTES = 64 << 20
+
+
+def _capped_context(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, causal: bool,
+    progress: object, window: int | None, softcap: float,
+) -> torch.Tensor:  # fmt: skip
+    """softmax(tanh(scale·q·kᵀ / C)·C, masked) · v, a block of query rows at a time, so that
+    only one (heads, rows, m) tile of scores exists at once. Query heads are viewed as
+    (kv_heads, group, …) so each key/value head serves its group without being copied."""
+    q3, k3, v3 = (t if q.ndim == 3 else t[None] for t in (q, k, v))
+    heads, n, d = q3.shape
+    kv, m = k3.shape[:2]
+    qg = q3.reshape(kv, heads // kv, n, d)
+    rows = max(1, CAPPED_TILE_BYTES // (q3.element_size() * heads * max(m, 1)))
+    out = torch.empty((kv, heads // kv, n, v3.shape[-1]), dtype=q3.dtype, device=q3.device)
+    keys = torch.arange(m, device=q3.device)[None, :]
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        s = (qg[:, :, r0:r1] @ k3.transpose(-2, -1)[:, None]) * scale  # (kv, group, rows, m)
+        s = torch.tanh(s / softcap) * softcap
+        if causal:
+            diff = torch.arange(r0, r1, device=q3.device)[:, None] - keys
+            seen = (diff >= 0) & (diff < window) if window is not None else diff >= 0
+            s = s.masked_fill(~seen, float("-inf"))
+        out[:, :, r0:r1] = torch.softmax(s, dim=-1) @ v3[:, None]
+        if progress is not None:
+            progress((r1 - r0) * heads)
+    out = out.reshape(heads, n, -1)
+    return out if q.ndim == 3 else out[0]

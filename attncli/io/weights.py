@@ -207,13 +207,37 @@ def _config_hints(folder: Path) -> dict[str, object]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{path}: {key} = {value!r} is not a whole number of heads")
         hints[name] = value
-    if "rope_theta" in config or config.get("model_type") in ("llama", "mistral", "qwen2", "qwen3"):
+    roped = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "olmo2")
+    params = config.get("rope_parameters")  # transformers 5: {rope_type, rope_theta, ...}
+    if "rope_theta" in config or params is not None or config.get("model_type") in roped:
         scaling = config.get("rope_scaling")
+        if isinstance(params, dict) and set(params) & {"full_attention", "sliding_attention"}:
+            raise ConfigError(f"{path}: a RoPE per layer type is not applied by --weights; "
+                              "attn model reads such folders")  # fmt: skip
+        if not isinstance(params, (dict, type(None))) or (
+            isinstance(params, dict) and params.get("rope_type", "default") != "default"
+        ):
+            scaling = params
         if scaling:
             raise ConfigError(f"{path}: rope_scaling {scaling!r} is not applied by --weights; "
                               "attn model reads such folders")  # fmt: skip
+        base = (params or {}).get("rope_theta", config.get("rope_theta", 10000.0))
+        if isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 0:
+            raise InputError(f"{path}: rope_theta = {base!r} is not a positive number")
         hints["rope"] = True
-        hints["rope_base"] = float(config.get("rope_theta", 10000.0))
+        hints["rope_base"] = float(base)
+    gemma = (("attn_logit_softcapping", "softcap"), ("query_pre_attn_scalar", "scale_dim"))
+    for key, name in gemma:  # Gemma 2's soft-capped scores, Gemma's own score scale
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise InputError(f"{path}: {key} = {value!r} is not a positive number")
+        if name == "softcap" and config.get("model_type") != "gemma2":
+            raise ConfigError(f"{path}: {key} = {value!r} is not applied by --weights for "
+                              f"model_type {config.get('model_type')!r} (transformers' Gemma 3 "
+                              "ignores it); pass --softcap C if the model caps")  # fmt: skip
+        hints[name] = float(value)
     return hints
 
 

@@ -1,12 +1,17 @@
-"""The Llama-style decoders (Llama 3, Mistral, Qwen2, Qwen3, Gemma 3) as configuration of one
-decoder.
+"""The Llama-style decoders (Llama 3, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3, OLMo 2) as
+configuration of one decoder.
 
 Per layer: ``h += o_proj(attention(RMSNorm(h)))``, then ``h += down(act(gate(m)) · up(m))`` with
-``m = RMSNorm(h)`` (Gemma 3 also normalises each block's output, its RMSNorm weights are 1 + w,
-its embeddings are scaled by √hidden_size). The attention is :func:`attncli.compute` in gqa mode
-with the layer's real q/k/v/o projections, causal, with RoPE (Llama 3's scaled frequencies, Gemma
-3's per-layer-type bases), QK-norm with its learned weights (Qwen3, Gemma 3), the layer's sliding
-window (Mistral; Qwen's and Gemma's sliding layers) and Gemma's own score scale.
+``m = RMSNorm(h)``. Gemma 2 and 3 also normalise each block's output (sandwich norms), their
+RMSNorm weights are 1 + w and their embeddings are scaled by √hidden_size. OLMo 2 normalises only
+the outputs: ``h += RMSNorm(o_proj(attention(h)))``, ``h += RMSNorm(down(act(gate(h)) · up(h)))``.
+The attention is :func:`attncli.compute` in gqa mode with the layer's real q/k/v/o projections,
+causal, with RoPE (Llama 3's scaled frequencies, Gemma 3's per-layer-type bases), QK-norm with
+its learned weights (Qwen3, Gemma 3: per head; OLMo 2: over each whole projected row, all heads
+together, before splitting), the layer's sliding window (Mistral; Qwen's and Gemma's sliding
+layers), Gemma's own score scale and its soft-capping of the scores (``attn_logit_softcapping``,
+Gemma 2). ``final_logit_softcapping`` caps only the LM head's logits, which attn model never
+computes, so it changes no number shown and is accepted.
 What differs between the families is a row of :data:`FAMILIES`, never copied code; anything in a
 config that this decoder does not compute is refused by name.
 """
@@ -15,13 +20,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from attncli.core import AttentionResult, Parameters, Projection, compute
+from attncli.core.config import QkNormScope
+from attncli.core.result import KEY_COLUMNS, KEY_ROWS
 from attncli.errors import ConfigError, InputError
 from attncli.model.activations import gelu_tanh
 from attncli.model.transformer import TransformerModel, _ConfigNumbers, _Tensors
@@ -35,19 +42,32 @@ class Family:
 
     qkv_bias: Bias = "config"
     out_bias: Bias = "config"
-    qk_norm: bool = False
+    qk_norm: QkNormScope | None = None  # "head": each head's q, k; "all": the whole rows
     # "layers": Qwen's sliding layers (with use_sliding_window); "types": layer_types alone
     window: Literal["none", "every", "layers", "types"] = "none"
+    # layer types of configs without layer_types: every pattern-th layer global (None: the
+    # config's sliding_window_pattern, default 6, as Gemma 3)
+    pattern: int | None = None
     act: str = "silu"  # the feed-forward's gate activation, as config.json names it
-    gemma: bool = False  # (1 + w) norms, sandwich norms, scaled embeddings, own score scale
+    # "pre": RMSNorm before attention and feed-forward; "sandwich": before and after both
+    # (Gemma); "post": after both only, attention reads the hidden state itself (OLMo 2)
+    norms: Literal["pre", "sandwich", "post"] = "pre"
+    gemma: bool = False  # (1 + w) norms, scaled embeddings, own score scale
+    # attn_logit_softcapping computed (Gemma 2; transformers' Gemma 3 keeps it but never applies
+    # it, so there it is refused like anywhere else)
+    softcap: bool = False
+    rope_by_type: bool = False  # a RoPE per layer type (Gemma 3), else one for every layer
 
 
+GEMMA = {"window": "types", "act": "gelu_pytorch_tanh", "norms": "sandwich", "gemma": True}
 FAMILIES: dict[str, Family] = {
     "llama": Family(),
     "mistral": Family(qkv_bias="never", out_bias="never", window="every"),
     "qwen2": Family(qkv_bias="always", out_bias="never", window="layers"),
-    "qwen3": Family(qk_norm=True, window="layers"),
-    "gemma3_text": Family(qk_norm=True, window="types", act="gelu_pytorch_tanh", gemma=True),
+    "qwen3": Family(qk_norm="head", window="layers"),
+    "gemma2": Family(pattern=2, softcap=True, **GEMMA),
+    "gemma3_text": Family(qk_norm="head", rope_by_type=True, **GEMMA),
+    "olmo2": Family(qk_norm="all", norms="post"),
 }
 ROPE_TYPES = ("default", "linear", "llama3")
 LAYER_TYPES = ("full_attention", "sliding_attention")
@@ -90,6 +110,12 @@ class DecoderModel(TransformerModel):
         self.scale_dim = number(float, "query_pre_attn_scalar") if self.kind.gemma else None
         if self.scale_dim is not None and self.scale_dim <= 0:
             self._refuse("query_pre_attn_scalar", self.scale_dim, "a positive number")
+        self.softcap = None  # Gemma 2's attn_logit_softcapping (final_logit_softcapping concerns
+        # only the LM head's logits, which attn model never computes)
+        if self.kind.softcap and config.get("attn_logit_softcapping") is not None:
+            self.softcap = number(float, "attn_logit_softcapping")
+            if not (self.softcap > 0 and math.isfinite(self.softcap)):
+                self._refuse("attn_logit_softcapping", self.softcap, "a positive number or null")
         self.t = _Tensors(tensors, "model.", folder)
         self._tokenizer = None
 
@@ -106,7 +132,10 @@ class DecoderModel(TransformerModel):
         act = c.get(key, self.kind.act)
         if act != self.kind.act:
             self._refuse(key, act, repr(self.kind.act))
-        for key in ("attn_logit_softcapping", "use_bidirectional_attention"):
+        refused = ("use_bidirectional_attention", "clip_qkv")  # clip_qkv: OLMo 1's clamp
+        if not self.kind.softcap:
+            refused += ("attn_logit_softcapping",)
+        for key in refused:
             if c.get(key):
                 self._refuse(key, c[key], "null or false")
         if c.get("mlp_bias", False):
@@ -122,7 +151,7 @@ class DecoderModel(TransformerModel):
         type) or ``rope_theta``/``rope_scaling`` (4.x; Gemma 3: ``rope_local_base_freq``)."""
         c = self.config
         params = c.get("rope_parameters")
-        if not self.kind.gemma:
+        if not self.kind.rope_by_type:
             one = self._rope(params or {**(c.get("rope_scaling") or {})}, c.get("rope_theta"))
             return (one,) * self.n_layers
         if not (isinstance(params, dict) and set(params) == set(LAYER_TYPES)):
@@ -198,8 +227,9 @@ class DecoderModel(TransformerModel):
         if types is None and kind == "layers":  # 4.x configs: sliding from max_window_layers on
             first = number(int, "max_window_layers", default=0)
             types = ["sliding_attention" if i >= first else "full_attention" for i in range(n)]
-        elif types is None:  # Gemma 3 4.x configs: every sliding_window_pattern-th layer global
-            pattern = number(int, "sliding_window_pattern", default=6)
+        elif types is None:  # Gemma 4.x configs: every pattern-th layer global (Gemma 2: every
+            # other one; Gemma 3: every sliding_window_pattern-th)
+            pattern = self.kind.pattern or number(int, "sliding_window_pattern", default=6)
             types = [LAYER_TYPES[bool((i + 1) % pattern)] for i in range(n)]
         if not isinstance(types, list) or len(types) != n:
             self._refuse("layer_types", types, f"a list of {n} layer types")
@@ -249,7 +279,7 @@ class DecoderModel(TransformerModel):
                     f"{heads} heads × head_dim {self.head_dim} as config.json says"
                 )
         out = proj("o_proj", biased["out"])
-        if not self.kind.qk_norm:
+        if self.kind.qk_norm is None:
             return Parameters(q, k, v, out)
         return Parameters(q, k, v, out, q_norm=self._norm_weight(f"{p}q_norm"),
                           k_norm=self._norm_weight(f"{p}k_norm"))  # fmt: skip
@@ -259,7 +289,8 @@ class DecoderModel(TransformerModel):
         base, _, freqs = self.ropes[layer]
         return dict(
             causal=True, window=self.windows[layer], rope=True, rope_base=base, rope_freqs=freqs,
-            qk_norm=self.kind.qk_norm, rms_eps=self.eps, scale_dim=self.scale_dim,
+            qk_norm=self.kind.qk_norm is not None, qk_norm_scope=self.kind.qk_norm or "head",
+            rms_eps=self.eps, scale_dim=self.scale_dim, softcap=self.softcap,
             qkv_bias=p.query.bias is not None, parameters=p,
         )  # fmt: skip
 
@@ -274,7 +305,8 @@ class DecoderModel(TransformerModel):
             h = h * np.float32(self.hidden**0.5)
         layers = []
         for i in range(last + 1):
-            attn_in = self._rms(h, f"layers.{i}.input_layernorm")
+            post = self.kind.norms == "post"  # OLMo 2's attention reads h itself
+            attn_in = h if post else self._rms(h, f"layers.{i}.input_layernorm")
             result = self.attention(attn_in, tokens, i, **run)
             layers.append((h, result))
             if i < last:
@@ -284,7 +316,7 @@ class DecoderModel(TransformerModel):
     def attention(
         self, x: np.ndarray, tokens: tuple[str, ...], layer: int, **run: object
     ) -> AttentionResult:
-        """Layer ``layer``'s grouped-query attention of the RMSNorm'd inputs ``x``."""
+        """Layer ``layer``'s grouped-query attention of its inputs ``x`` (RMSNorm'd h, or h)."""
         p = self.attention_parameters(layer)
         return compute(
             x, tokens, mode="gqa", heads=self.n_heads, kv_heads=self.kv_heads,
@@ -295,30 +327,68 @@ class DecoderModel(TransformerModel):
              **run: object) -> AttentionResult:  # fmt: skip
         """One query head as a single-head computation: its columns of q_proj and its key/value
         head's columns of k_proj and v_proj (head // group), with the layer's RoPE, QK-norm and
-        window; explain and all views work on it."""
+        window; explain and all views work on it.
+
+        With QK-norm over whole rows (OLMo 2) a head's normalised q and k depend on every
+        head's numbers, which its columns alone cannot give: the head is then its slice of the
+        whole layer's computation (:meth:`_slice`), every number as the layer computed it."""
         if not 0 <= head < self.n_heads:
             raise ConfigError(f"--head {head}: the model has heads 0–{self.n_heads - 1}")
         p = self.attention_parameters(layer)
-        d = self.head_dim
         g = head // (self.n_heads // self.kv_heads)
+        q_cols, kv_cols = self._cols(head), self._cols(g)
 
-        def cols(r: Projection, i: int) -> Projection:
-            part = slice(i * d, (i + 1) * d)
+        def cols(r: Projection, part: slice) -> Projection:
             return Projection(r.weight[:, part], None if r.bias is None else r.bias[part])
 
-        one = Parameters(cols(p.query, head), cols(p.key, g), cols(p.value, g),
-                         q_norm=p.q_norm, k_norm=p.k_norm)  # fmt: skip
-        return compute(attn_in, tokens, mode="linear", **self._options(layer, one), **run)
+        whole = self.kind.qk_norm == "all"
+        one = Parameters(
+            cols(p.query, q_cols), cols(p.key, kv_cols), cols(p.value, kv_cols),
+            q_norm=p.q_norm[q_cols] if whole else p.q_norm,
+            k_norm=p.k_norm[kv_cols] if whole else p.k_norm,
+        )  # fmt: skip
+        if not whole:
+            return compute(attn_in, tokens, mode="linear", **self._options(layer, one), **run)
+        return self._slice(self.attention(attn_in, tokens, layer, **run), head, g, one)
+
+    def _cols(self, head: int) -> slice:
+        return slice(head * self.head_dim, (head + 1) * self.head_dim)
+
+    def _slice(self, full: AttentionResult, head: int, g: int, one: Parameters) -> AttentionResult:
+        """Query head ``head`` of a layer's result as a single-head result: its columns of the
+        query steps, key/value head ``g``'s of the key and value steps, its (n, n) matrices, and
+        its part of the heads' context (before o_proj) as the context."""
+        q_cols, kv_cols = self._cols(head), self._cols(g)
+        steps = {}
+        for name, a in full.steps.items():
+            if name in KEY_ROWS:
+                steps[name] = a[:, kv_cols]
+            elif name in KEY_COLUMNS:
+                steps[name] = a[head]
+            elif name == "head_context":
+                steps["context"] = a[:, q_cols]
+            elif name != "context":
+                steps[name] = a if name == "inputs" else a[:, q_cols]
+        config = replace(full.config, mode="linear", heads=1, kv_heads=1, d_out=self.head_dim)
+        note = (f"{self.arch} normalises q and k over all heads together: head {head} is its "
+                "slice of the whole layer's computation")  # fmt: skip
+        return replace(full, config=config, steps=steps, parameters=one,
+                       notes=(*full.notes, note))  # fmt: skip
 
     def _block(self, h: np.ndarray, attn: np.ndarray, i: int) -> np.ndarray:
         """The rest of layer ``i`` after attention: residual, RMSNorm, gated feed-forward
-        (Gemma: the attention's and the feed-forward's outputs normalised too)."""
+        (Gemma: the attention's and the feed-forward's outputs normalised too; OLMo 2: only
+        those, the feed-forward reads h itself)."""
         t, p = self.t, f"layers.{i}."
-        if self.kind.gemma:
+        norms = self.kind.norms
+        if norms != "pre":
             attn = self._rms(attn, f"{p}post_attention_layernorm")
         h = h + attn
-        m = self._rms(h, f"{p}pre_feedforward_layernorm" if self.kind.gemma
-                      else f"{p}post_attention_layernorm")  # fmt: skip
+        if norms == "post":
+            m = h
+        else:
+            m = self._rms(h, f"{p}pre_feedforward_layernorm" if norms == "sandwich"
+                          else f"{p}post_attention_layernorm")  # fmt: skip
         gate = m @ t.applied(f"{p}mlp.gate_proj.weight")
         if self.kind.act == "silu":
             gate = gate * (0.5 + 0.5 * np.tanh(0.5 * gate))  # x·sigmoid(x), without overflow
@@ -326,7 +396,7 @@ class DecoderModel(TransformerModel):
             gate = gelu_tanh(gate)
         up = m @ t.applied(f"{p}mlp.up_proj.weight")
         out = (gate * up) @ t.applied(f"{p}mlp.down_proj.weight")
-        if self.kind.gemma:
+        if norms != "pre":
             out = self._rms(out, f"{p}post_feedforward_layernorm")
         return (h + out).astype(np.float32)
 

@@ -82,6 +82,7 @@ def trace_markdown(trace: Trace, precision: int = 4) -> str:
         + (", causal" if p["causal"] else "")
         + (f", window {p['window']}" if p["window"] else "")
         + (", QK-norm" if p["qk_norm"] else "")
+        + (" over all heads" if p.get("qk_norm_scope") == "all" else "")
         + (f", RoPE base {p['rope_base']:g}" if p["rope"] else "")
         + (", cross-attention" if p["cross"] else "")
         + (
@@ -89,6 +90,7 @@ def trace_markdown(trace: Trace, precision: int = 4) -> str:
             if p["scale"]
             else ", no scaling"
         )
+        + (f", soft-cap {p['softcap']:g}" if p.get("softcap") is not None else "")
         + (f", seed {p['seed']}" if p["mode"] != "simple" else "")
         + f", {p['dtype']}.",
         "",

@@ -56,7 +56,7 @@ def colormap_names() -> list[str]:
 class PlotStyle:
     """How a heatmap figure looks: the options for slides and papers."""
 
-    step: str = "weights"  # or scores, scaled_scores, masked_scores
+    step: str = "weights"  # or scores, scaled_scores, capped_scores, masked_scores
     cols: int | None = None  # panels per row (default: near-square)
     cmap: str = "viridis"
     vmax: float | None = None  # top of the colour scale (default: the largest value)
@@ -80,7 +80,7 @@ def weights_figure(result: AttentionResult, title: str = "", style: PlotStyle | 
     keys = [label(t, LABEL_MAX) for t in result.keys_tokens]
     n, m = len(tokens), len(keys)  # queries, keys (they differ in cross-attention)
     rows_at = [result.query] if result.query is not None else list(range(n))
-    after_mask = style.step not in ("scores", "scaled_scores")
+    after_mask = style.step not in ("scores", "scaled_scores", "capped_scores")
     hidden = result.hidden_keys(rows_at) if after_mask else np.zeros((len(rows_at), m), bool)
     cols = style.cols or math.ceil(math.sqrt(len(maps)))
     if cols < 1:

@@ -346,6 +346,13 @@
       if (close(s * f, value)) {
         out.push(`d_k = ${hd},  1/√d_k = ${num(f)}`, `${num(s)} × ${num(f)} = ${num(value)}`);
       }
+    } else if (name === "capped_scores" && p.softcap) {
+      const before = rowOf(steps.scaled_scores ? "scaled_scores" : "scores", i)[c];
+      const C = p.softcap, capped = Math.tanh(before / C) * C;
+      if (close(capped, value)) {
+        out.push(`C = ${num(C)}: scores are squashed into (−C, C)`,
+          `tanh(${num(before)} / ${num(C)}) × ${num(C)} = ${num(value)}`);
+      }
     } else if (name === "masked_scores") {
       out.push(value === null ? `${key} is masked for ${me}: -∞, so its weight will be 0`
         : `${key} is visible to ${me}: the score passes unchanged`);
@@ -377,7 +384,8 @@
       if (info(view, s).columns === "keys") input = s;
     }
     if (!input) return [];
-    const sym = view.steps.scaled_scores ? "ω'" : "ω";
+    // one prime for each change of the scores: scaling, soft-capping
+    const sym = "ω" + "'".repeat(!!view.steps.scaled_scores + !!view.steps.capped_scores);
     const s = rowOf(input, i), w = rowOf(name, i);
     const seen = s.map((v, k) => v !== null && !masked(view, slot, i, k));
     const me = view.tokens[i], key = view.keys[c];
