@@ -115,6 +115,10 @@ def test_prefix_selects_one_module_of_a_bigger_state_dict(run, tmp_path):
     with torch.no_grad():
         expected = blocks[1](torch.tensor(x)[None])[0].numpy()
     np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
+    args = ("--weights", weights, "--heads", "2", "--causal")
+    undotted = _compute_json(run, _emb(tmp_path, x), *args, "--weights-prefix", prefix[:-1])
+    assert undotted["params"]["weights_prefix"] == prefix  # the module's name without its dot
+    assert undotted["steps"]["context"] == doc["steps"]["context"]
     missing = run(
         "compute",
         _emb(tmp_path, x),

@@ -410,6 +410,8 @@ def _choose_prefix(raw: dict[str, np.ndarray], prefix: str | None, path: Path) -
         }
     )
     if prefix is not None:
+        if prefix + "." in candidates:  # a module's name, written without the final dot
+            prefix += "."
         if not any(key.startswith(prefix) for key in raw):
             found = ", ".join(repr(c) for c in candidates) or "none"
             raise InputError(
