@@ -196,6 +196,30 @@ def test_gemma2_attention_folder_brings_rope_softcap_and_scale_from_config(run, 
     )  # the cap changed the numbers
 
 
+def test_output_projection_back_to_a_model_width_unlike_heads_times_head_dim(run, tmp_path):
+    """Qwen3 with head_dim 24: q_proj is 64 → 96 wide, o_proj 96 → 64; the context is the
+    layer's own (eager, causal), with config.json's heads, RoPE and QK-norm."""
+    transformers = pytest.importorskip("transformers", reason="Qwen3 is transformers'")
+    torch.manual_seed(6)
+    config = transformers.Qwen3Config(
+        vocab_size=16, hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=24, intermediate_size=32, attn_implementation="eager",
+    )  # fmt: skip
+    model = transformers.Qwen3Model(config).eval()
+    model.save_pretrained(tmp_path / "qwen3")
+    x = _x(6, 64)
+    with torch.no_grad():
+        xt = torch.tensor(x)[None]
+        cos, sin = model.rotary_emb(xt, torch.arange(6)[None])
+        mask = torch.full((6, 6), float("-inf")).triu(1)[None, None]
+        expected, _ = model.layers[0].self_attn(xt, (cos, sin), mask)
+    doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", tmp_path / "qwen3", "--causal",
+                       "--qk-norm")  # fmt: skip
+    context = np.array(doc["steps"]["context"])
+    assert context.shape == (6, 64) and np.array(doc["steps"]["queries"]).shape == (6, 96)
+    np.testing.assert_allclose(context, expected[0].numpy(), **TOL)
+
+
 def test_bert_attention_by_prefix(run, tmp_path):
     transformers = pytest.importorskip("transformers", reason="BERT is transformers'")
     torch.manual_seed(3)

@@ -191,7 +191,8 @@ def parameters_from_named(
         key, value = (projection(p, d_kv, d_out) for p in ("W_key", "W_value"))
     out = None
     if preset.out_bias is not None:
-        out = projection("out_proj", d_out, d_out)
+        # back to d_out (the book's classes) or to the model's width (heads·head_dim may differ)
+        out = projection("out_proj", d_out, None)
     norms = [_norm_weight(arrays, name, source) for name in ("q_norm", "k_norm")]
     return Parameters(query, key, value, out, latent, *norms)
 
