@@ -226,7 +226,11 @@ def test_cli_names_family_window_positions_and_kv_head(run, tmp_path):
     ],
 )  # fmt: skip
 def test_unsupported_options_are_refused_by_name(run, tmp_path, change, message):
-    folder = build(tmp_path / "m", "llama")
+    assert_refused(run, build(tmp_path / "m", "llama"), change, message)
+
+
+def assert_refused(run, folder, change: dict, message: str) -> None:
+    """attn model on ``folder`` with ``change`` made to its config.json: one line, exit 2."""
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, **change}))
     result = run("model", "the cat", "--model-dir", folder)
@@ -296,12 +300,7 @@ def test_explain_shows_the_models_qk_norm_and_rope(run, tmp_path, family, says):
     ],
 )  # fmt: skip
 def test_gemma_and_olmo2_options_not_computed_are_refused(run, tmp_path, family, change, message):
-    folder = build(tmp_path / "m", family)
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, **change}))
-    result = run("model", "the cat", "--model-dir", folder)
-    assert result.exit_code == 2 and message in result.stderr, result.stderr
-    assert result.stderr.count("\n") == 1
+    assert_refused(run, build(tmp_path / "m", family), change, message)
 
 
 def test_final_logit_softcapping_is_accepted_it_only_caps_lm_head_logits(tmp_path):
