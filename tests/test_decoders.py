@@ -283,6 +283,8 @@ def test_explain_shows_the_models_qk_norm_and_rope(run, tmp_path, family, says):
     assert "Rotary position embedding" in trace.stdout and says in trace.stdout
     assert ("QK-norm" in trace.stdout) is (family in ("qwen3", "gemma3", "olmo2"))
     assert ("Soft-capping" in trace.stdout) is (family == "gemma2")
+    says_slice = "attn: note: olmo2 normalises q and k over all heads together"
+    assert (says_slice in trace.stderr) is (family == "olmo2")  # how the head was computed
 
 
 @pytest.mark.parametrize(

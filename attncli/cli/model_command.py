@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,7 @@ from attncli.cli.app import (
     errors_to_exit,
     opt,
     plot_style,
+    say,
 )
 from attncli.cli.output import (
     check_distinct,
@@ -44,6 +46,7 @@ from attncli.cli.output import (
     write_trace,
 )
 from attncli.cli.run import narrow
+from attncli.core.result import AttentionResult
 from attncli.errors import ConfigError
 
 
@@ -193,6 +196,7 @@ def model_command(
         run = {"engine": engine.value, "device": device}
         layers = range(model.n_layers) if layer == "all" else [_index(layer, "--layer")]
         stack = model.forward(enc.ids, enc.tokens, max(layers), **run)
+        said = _say_notes((stack[i][1] for i in layers), set())
         if merge and (embeddings or explain_ or layer == "all" or head == "all"):
             raise ConfigError(
                 "--merge-words shows the weights of one layer (not with --embeddings, "
@@ -219,6 +223,7 @@ def model_command(
         if head is not None:
             attn_in = result.steps["inputs"]
             result = model.head(attn_in, enc.tokens, layers[0], _index(head, "--head"), **run)
+            _say_notes([result], said)
         label = f"{_source(model)} layer {layers[0]}"
         label += f" head {head}" if head is not None else ""
         info = model.layer_info(layers[0], len(enc.tokens), None if head is None else int(head))
@@ -410,3 +415,13 @@ def summary_rows(model, stack, layers, heads, tokens, q: int | None, with_weight
                 row["weights"] = w.tolist()
             rows.append(row)
     return rows
+
+
+def _say_notes(results: Iterable[AttentionResult], said: set[str]) -> set[str]:
+    """Say each result's notes (a widened dtype, how a head was computed) once; return all said."""
+    for result in results:
+        for note in result.notes:
+            if note not in said:
+                said.add(note)
+                say("note", note)
+    return said
