@@ -187,6 +187,17 @@ def test_gemma2_attention_folder_brings_rope_softcap_and_scale_from_config(run, 
     assert (p["rope_base"], p["softcap"], p["scale_dim"]) == (500.0, 0.5, 12.0)
     assert "--softcap 0.5 (attn_logit_softcapping) from config.json" in err
     assert "RoPE (base 500) from config.json" in err and "1/√12" in err
+    unscaled, err = _run_json(
+        run,
+        _emb(tmp_path, x),
+        "--weights",
+        tmp_path / "gemma2",
+        "--weights-prefix",
+        "layers.1.self_attn.",
+        "--causal",
+        "--no-scale",
+    )
+    assert "query_pre_attn_scalar" not in err and unscaled["params"]["scale"] is False  # fmt: skip
     capped = np.array(doc["steps"]["capped_scores"], dtype=float)
     assert (
         np.abs(np.array(doc["steps"]["scaled_scores"], dtype=float)).max()
@@ -213,11 +224,22 @@ def test_output_projection_back_to_a_model_width_unlike_heads_times_head_dim(run
         cos, sin = model.rotary_emb(xt, torch.arange(6)[None])
         mask = torch.full((6, 6), float("-inf")).triu(1)[None, None]
         expected, _ = model.layers[0].self_attn(xt, (cos, sin), mask)
-    doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", tmp_path / "qwen3", "--causal",
-                       "--qk-norm")  # fmt: skip
+    folder = tmp_path / "qwen3"
+    doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--causal", "--qk-norm")
     context = np.array(doc["steps"]["context"])
     assert context.shape == (6, 64) and np.array(doc["steps"]["queries"]).shape == (6, 96)
     np.testing.assert_allclose(context, expected[0].numpy(), **TOL)
+    # a soft-cap in the config of a family transformers does not cap: said, not applied
+    saved = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**saved, "attn_logit_softcapping": 0.5}))
+    same, err = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--causal", "--qk-norm")
+    assert same["params"]["softcap"] is None and same["steps"]["context"] == doc["steps"]["context"]
+    assert "attn_logit_softcapping 0.5 in config.json not applied" in err
+    assert "--softcap 0.5 caps them" in err
+    capped, err = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--causal", "--qk-norm",
+                            "--softcap", "0.5")  # fmt: skip
+    assert capped["params"]["softcap"] == 0.5 and "not applied" not in err
+    assert np.abs(np.array(capped["steps"]["capped_scores"])).max() <= 0.5
 
 
 def test_bert_attention_by_prefix(run, tmp_path):

@@ -123,7 +123,13 @@ def _apply_hints(values: dict, wf: WeightFile, source: str) -> list[str]:
         values["softcap"] = hints["softcap"]
         notes.append(f"{source}: --softcap {hints['softcap']:g} (attn_logit_softcapping) "
                      "from config.json")  # fmt: skip
-    if "scale_dim" in hints and values.get("scale_dim") is None:
+    if "unapplied" in hints and values.get("softcap") is None:
+        notes.append(hints["unapplied"])
+    if (
+        "scale_dim" in hints
+        and values.get("scale_dim") is None
+        and values.get("scale") is not False
+    ):
         values["scale_dim"] = hints["scale_dim"]
         notes.append(f"{source}: scores scaled by 1/√{hints['scale_dim']:g} "
                      "(query_pre_attn_scalar) from config.json")  # fmt: skip

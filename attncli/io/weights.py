@@ -233,10 +233,13 @@ def _config_hints(folder: Path) -> dict[str, object]:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise InputError(f"{path}: {key} = {value!r} is not a positive number")
-        if name == "softcap" and config.get("model_type") != "gemma2":
-            raise ConfigError(f"{path}: {key} = {value!r} is not applied by --weights for "
-                              f"model_type {config.get('model_type')!r} (transformers' Gemma 3 "
-                              "ignores it); pass --softcap C if the model caps")  # fmt: skip
+        if name == "softcap" and config.get("model_type") != "gemma2":  # as transformers does
+            hints["unapplied"] = (
+                f"{path}: {key} {value:g} in config.json not applied: transformers does not cap "
+                f"the scores of model_type {config.get('model_type')!r}; --softcap {value:g} "
+                "caps them"
+            )
+            continue
         hints[name] = float(value)
     return hints
 
