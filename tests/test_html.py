@@ -462,6 +462,8 @@ VARIANTS = [
     ("compute", "sample:cat", "--mode", "multi-head", "--heads", "4", "--no-scale",
      "--show", "weights,context"),
     ("compute", "sample:cat", "--show", "context"),
+    ("compute", "sample:cat", "--mode", "multi-head", "--softcap", "1", "--causal"),
+    ("compute", "sample:cat", "--mode", "multi-head", "--softcap", "0.5", "--show", "capped"),
     ("explain", "sample:cat", "--mode", "multi-head", "--heads", "2", "--dropout", "0.3",
      "--query", "it"),
     ("explain", "sample:journey", "--causal"),

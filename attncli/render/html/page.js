@@ -347,10 +347,11 @@
         out.push(`d_k = ${hd},  1/√d_k = ${num(f)}`, `${num(s)} × ${num(f)} = ${num(value)}`);
       }
     } else if (name === "capped_scores" && p.softcap) {
-      const before = rowOf(steps.scaled_scores ? "scaled_scores" : "scores", i)[c];
-      const C = p.softcap, capped = Math.tanh(before / C) * C;
-      if (close(capped, value)) {
-        out.push(`C = ${num(C)}: scores are squashed into (−C, C)`,
+      const row = rowOf(p.scale ? "scaled_scores" : "scores", i);  // the step capping reads
+      const before = row ? row[c] : null;
+      const C = p.softcap;
+      if (before !== null && close(Math.tanh(before / C) * C, value)) {
+        out.push(`C = ${num(C)}: scores are squashed to at most C in size`,
           `tanh(${num(before)} / ${num(C)}) × ${num(C)} = ${num(value)}`);
       }
     } else if (name === "masked_scores") {
