@@ -501,26 +501,26 @@ class _Tracer:
         all_after = self.r.steps["capped_scores"] if h is None else self.r.steps["capped_scores"][h]
         big = np.abs(all_before).max()
         lines = [
-            f"C = {cap:g}: tanh(x/C)·C ≈ x while |x| ≪ C, and never reaches ±C",
+            f"C = {cap:g}: tanh(x/C)·C ≈ x while |x| ≪ C, and is at most C in size",
             *self.per_key(
                 lambda j: (
                     f"{self.keys[j]}: tanh({self.num(s[j])} / {cap:g}) × {cap:g} = "
                     f"{self.num(capped[j])}"
                 )
             ),
-            f"largest |{sym}| of this row: {self.num(np.abs(s).max())} before, "
-            f"{self.num(np.abs(capped).max())} after",
+            f"largest |{sym}| of this row: {self.num(np.abs(s).max())}; "
+            f"largest |{new}|: {self.num(np.abs(capped).max())}",
             f"largest |{sym}| of all this input's scores{'' if h is None else f' (head {h})'}: "
-            f"{self.num(big)} before, {self.num(np.abs(all_after).max())} after "
-            f"({self.num(big / cap)}·C before)",
+            f"{self.num(big)} ({self.num(big / cap)}·C); largest |{new}|: "
+            f"{self.num(np.abs(all_after).max())}",
         ]
         return Section(
             "capped_scores",
             pre + "Soft-capping",
             f"{new}(q, k_j) = tanh({sym}(q, k_j) / C) · C,  C = {cap:g}",
-            r"\omega''_{ij} = C \tanh(\omega'_{ij} / C)",
-            "The scores are squashed smoothly into (−C, C) before the mask: small ones pass "
-            "almost unchanged, large ones level off near ±C. Gemma 2 does this so that no "
+            rf"{_tex(new)}_{{ij}} = C \tanh({_tex(sym)}_{{ij}} / C)",
+            "The scores are squashed smoothly to at most C in size before the mask: small ones "
+            "pass almost unchanged, large ones level off near ±C. Gemma 2 does this so that no "
             "logit can grow without bound in training, which keeps training stable and the "
             "softmax from collapsing onto one key.",
             tuple(lines),
@@ -541,7 +541,7 @@ class _Tracer:
             "masked_scores",
             pre + "Causal mask",
             f"{symbol}(q_i, k_j) = -∞ for j > i",
-            r"\omega'_{ij} = -\infty \quad \text{for } j > i",
+            rf"{_tex(symbol)}_{{ij}} = -\infty \quad \text{{for }} j > i",
             "A model that predicts the next token must not peek at the future: scores of later "
             "tokens become -∞, so softmax gives them exactly zero weight.",
             tuple(lines),
@@ -565,7 +565,7 @@ class _Tracer:
             "masked_scores",
             pre + "Sliding-window causal mask",
             f"{symbol}(q_i, k_j) = -∞ for j > i or i − j ≥ W",
-            r"\omega'_{ij} = -\infty \quad \text{for } j > i \text{ or } i - j \ge W",
+            rf"{_tex(symbol)}_{{ij}} = -\infty \quad \text{{for }} j > i \text{{ or }} i - j \ge W",
             "Each token attends only to itself and the W−1 tokens before it: the mask is a band "
             "along the diagonal. Work and the KV cache grow with n·W instead of n², which is "
             "what lets long contexts fit (Mistral, Gemma 3); stacked layers still pass "
@@ -604,7 +604,8 @@ class _Tracer:
             "weights",
             pre + "Softmax",
             f"α_j = exp({sym}_j − m) / Σ_k exp({sym}_k − m)",
-            r"\alpha_{ij} = \frac{\exp(\omega'_{ij} - m)}{\sum_k \exp(\omega'_{ik} - m)}",
+            rf"\alpha_{{ij}} = \frac{{\exp({_tex(sym)}_{{ij}} - m)}}"
+            rf"{{\sum_k \exp({_tex(sym)}_{{ik}} - m)}}",
             "Softmax turns scores into weights that are positive and sum to 1, read as 'how much "
             "attention'. Dividing by the plain sum (the seeds' first try) breaks on negative or "
             "zero-sum scores; subtracting the max m keeps exp from overflowing.",
@@ -775,3 +776,8 @@ class _Tracer:
             tuple(lines),
             tuple(results),
         )
+
+
+def _tex(symbol: str) -> str:
+    """A score's symbol (ω, ω', ω'') in TeX, primes kept."""
+    return symbol.replace("ω", r"\omega")

@@ -211,7 +211,7 @@ def test_explain_shows_the_soft_capping_with_its_numbers(run):
     out = done.stdout
     assert "Soft-capping" in out and "ω''(q, k_j) = tanh(ω'(q, k_j) / C) · C,  C = 0.05" in out
     before, after = np.abs(r.steps["scaled_scores"][3]).max(), np.abs(r.steps["capped_scores"][3])
-    assert f"largest |ω'| of this row: {before:.4f} before, {after.max():.4f} after" in out
+    assert f"largest |ω'| of this row: {before:.4f}; largest |ω''|: {after.max():.4f}" in out
     assert out.index("Soft-capping") < out.index("Causal mask") < out.index("Softmax")
     doc = json.loads(run("explain", "sample:journey", "--mode", "linear", "--causal",
                          "--softcap", "0.05", "-f", "json").stdout)  # fmt: skip
@@ -220,3 +220,16 @@ def test_explain_shows_the_soft_capping_with_its_numbers(run):
         keys.index("scaled_scores") + 1 == keys.index("capped_scores")
         and doc["params"]["softcap"] == 0.05
     )
+
+
+@pytest.mark.parametrize(
+    ("scale", "before", "after"),
+    [("--scale", "\\omega'", "\\omega''"), ("--no-scale", "\\omega", "\\omega'")],
+)
+def test_explain_formulas_name_the_score_each_step_reads(run, scale, before, after):
+    done = run("explain", "sample:journey", "--mode", "linear", "--causal", "--softcap", "1",
+               scale, "--query", "2", "-f", "markdown")  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    assert f"$${after}_{{ij}} = C \\tanh({before}_{{ij}} / C)$$" in done.stdout
+    assert f"$${after}_{{ij}} = -\\infty" in done.stdout  # the mask reads the capped scores
+    assert f"\\exp({after}_{{ij}} - m)" in done.stdout  # and so does softmax
