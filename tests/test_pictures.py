@@ -7,6 +7,7 @@ import pytest
 
 from attncli import compute, load_embeddings
 from attncli.core.stats import row_stats
+from attncli.errors import ConfigError
 
 matplotlib = pytest.importorskip("matplotlib", reason="plots need the plot extra")
 
@@ -104,6 +105,22 @@ def test_weights_plot_values_panels_and_hatching():
         assert any(p.get_hatch() for p in ax.patches)
         assert len(ax.texts) == 55  # values in the visible cells of a 10-token map
     assert any(ax.get_ylabel() == "attention weight" for ax in fig.axes)  # the colour bar
+
+
+def test_score_plots_scale_to_their_own_range_weights_to_one():
+    from attncli.render.plot import PlotStyle, weights_figure
+
+    emb = load_embeddings("sample:cat")
+    r = compute(emb.values, emb.tokens, mode="multi-head", heads=2, causal=True, softcap=0.05)
+    capped = r.steps["capped_scores"]
+    image = weights_figure(r, style=PlotStyle(step="capped_scores")).axes[0].images[0]
+    assert image.get_clim() == (capped.min(), capped.max())  # not stretched to 1
+    assert abs(capped).max() <= 0.05
+    weights = weights_figure(r).axes[0].images[0]
+    assert weights.get_clim() == (0.0, 1.0)
+    plain = compute(emb.values, emb.tokens, mode="multi-head", heads=2)
+    with pytest.raises(ConfigError, match=r"--step: step 'capped_scores' .*add --softcap C"):
+        weights_figure(plain, style=PlotStyle(step="capped_scores"))
 
 
 def test_plot_files_are_valid_images(run, tmp_path):

@@ -177,11 +177,13 @@ class AttentionResult:
             wanted = default if spec is None else tuple(STEPS)
             return [s for s in self.steps if s in wanted]
         for name in names:
-            if name not in self.steps:
-                raise ConfigError(
-                    f"--show: step {name!r} does not exist in this run ({_why(name)})"
-                )
+            self.check_step(name, "--show")
         return names
+
+    def check_step(self, name: str, option: str) -> None:
+        """ConfigError naming ``option`` and what would make step ``name`` exist, if it does not."""
+        if name not in self.steps:
+            raise ConfigError(f"{option}: step {name!r} does not exist in this run ({_why(name)})")
 
     @property
     def keys_tokens(self) -> tuple[str, ...]:

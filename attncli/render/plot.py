@@ -73,8 +73,7 @@ def weights_figure(result: AttentionResult, title: str = "", style: PlotStyle | 
     goes below, smaller."""
     style = style or PlotStyle()
     figure_cls, colormaps, rectangle = _matplotlib()
-    if style.step not in result.steps:
-        raise ConfigError(f"--step {style.step}: this run has no such step")
+    result.check_step(style.step, "--step")
     maps = weight_maps(result, style.step)
     tokens = [label(t, LABEL_MAX) for t in result.tokens]
     keys = [label(t, LABEL_MAX) for t in result.keys_tokens]
@@ -100,8 +99,10 @@ def weights_figure(result: AttentionResult, title: str = "", style: PlotStyle | 
     shown = [np.where(hidden, np.nan, w) for _, w in maps]
     finite = np.concatenate([w[np.isfinite(w)] for w in shown] or [np.zeros(1)])
     is_weights = style.step in ("weights", "weights_before_dropout")
-    vmin = 0.0 if is_weights else float(finite.min(initial=0.0))
-    vmax = style.vmax if style.vmax is not None else float(finite.max(initial=1.0))
+    # weights on one 0…1 scale (above 1 only after dropout's rescaling); scores on their range
+    vmin = 0.0 if is_weights else float(finite.min())
+    top = float(finite.max(initial=1.0)) if is_weights else float(finite.max())
+    vmax = style.vmax if style.vmax is not None else top
     k = math.ceil(big / MAX_LABELS)  # label every k-th token beyond MAX_LABELS
     image = None
     for index, ax in enumerate(axes.flat):
