@@ -148,6 +148,9 @@ def test_qk_norm_over_whole_rows_equals_torch_rms_norm(engine):
         ({"qk_norm": True, "qk_norm_scope": "rows"}, "unknown --qk-norm-scope 'rows'"),
         ({"softcap": 0.0}, "--softcap must be a positive, finite number, got 0.0"),
         ({"softcap": float("nan")}, "--softcap must be a positive, finite number, got nan"),
+        ({"softcap": 1e39}, "--softcap 1e[+]39 does not fit float32 .*: it would become ∞"),
+        ({"softcap": 1e-46}, "--softcap 1e-46 does not fit float32 .*: it would become 0"),
+        ({"softcap": 7e4, "dtype": "float16", "engine": "torch"}, "does not fit float16"),
     ],
 )
 def test_bad_options_raise(options, message):

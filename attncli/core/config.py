@@ -22,6 +22,13 @@ MODES: tuple[str, ...] = get_args(Mode)
 QK_NORM_SCOPES: tuple[str, ...] = get_args(QkNormScope)
 DTYPES: tuple[str, ...] = get_args(DType)
 SEED_MAX = 2**64 - 1
+# The smallest positive (subnormal) and the largest finite number of each dtype
+DTYPE_RANGE = {
+    "float16": (2.0**-24, 65504.0),
+    "bfloat16": (2.0**-133, 3.3895313892515355e38),
+    "float32": (2.0**-149, 3.4028234663852886e38),
+    "float64": (5e-324, 1.7976931348623157e308),
+}
 RMS_EPS = 1e-6  # QK-norm's RMSNorm epsilon, as Qwen3 and Gemma 3
 
 
@@ -245,6 +252,13 @@ class AttentionConfig:
         cap = self.softcap
         if cap is not None and (isinstance(cap, bool) or not (cap > 0 and math.isfinite(cap))):
             raise ConfigError(f"--softcap must be a positive, finite number, got {cap}")
+        if cap is not None:
+            low, high = DTYPE_RANGE[self.dtype]
+            if not low / 2 < cap <= high:  # it would round to 0 or ∞ (the result to NaN)
+                raise ConfigError(
+                    f"--softcap {cap:g} does not fit {self.dtype} (from {low:g} to {high:g}): "
+                    f"it would become {'0' if cap <= low / 2 else '∞'}"
+                )
         if self.qk_norm_scope not in QK_NORM_SCOPES:
             raise ConfigError(
                 f"unknown --qk-norm-scope {self.qk_norm_scope!r}; choose one of "
