@@ -48,17 +48,14 @@ def test_blockwise_matches_torch_sdpa(tiles, causal):
         np.testing.assert_allclose(fast.context, sdpa, **TOLERANCE["float32"])
 
 
-def test_progress_counts_every_query_row():
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_progress_counts_every_query_row_of_every_head(engine):
+    if engine == "torch":
+        pytest.importorskip("torch", reason="the torch engine needs torch")
     done = []
-    compute(
-        np.ones((70, 4)),
-        mode="multi-head",
-        d_out=4,
-        heads=2,
-        context_only=True,
-        progress=done.append,
-    )
-    assert sum(done) == 2 * 70
+    compute(np.ones((70, 4)), mode="multi-head", d_out=4, heads=2, context_only=True,
+            progress=done.append, engine=engine)  # fmt: skip
+    assert sum(done) == 2 * 70  # the bar's total: rows × heads
 
 
 def test_dropout_takes_the_full_path():

@@ -55,9 +55,14 @@ def _mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
-def _visible(n: int, window: int | None, device: torch.device) -> torch.Tensor:
-    """(n, n) True where query i sees key j: j ≤ i, and i − j < window when there is one."""
-    diff = torch.arange(n, device=device)[:, None] - torch.arange(n, device=device)[None, :]
+def _visible(
+    rows: range, keys: range, window: int | None, device: torch.device
+) -> torch.Tensor:  # fmt: skip
+    """(rows, keys) True where query i sees key j: j ≤ i, and i − j < window when there is one."""
+    diff = (
+        torch.arange(rows.start, rows.stop, device=device)[:, None]
+        - torch.arange(keys.start, keys.stop, device=device)[None, :]
+    )
     return (diff >= 0) & (diff < window) if window is not None else diff >= 0
 
 
@@ -123,7 +128,8 @@ class TorchEngine:
         return x * cos + rotated * sin
 
     def causal_mask(self, s: torch.Tensor, window: int | None = None) -> torch.Tensor:
-        return s.masked_fill(~_visible(s.shape[-1], window, s.device), float("-inf"))
+        n = s.shape[-1]
+        return s.masked_fill(~_visible(range(n), range(n), window, s.device), float("-inf"))
 
     def softmax(self, s: torch.Tensor) -> torch.Tensor:
         return torch.softmax(s, dim=-1)
@@ -152,13 +158,14 @@ class TorchEngine:
         if softcap is not None:
             return _capped_context(q, k, v, scale, causal, progress, window, softcap)
         four = (lambda t: t[None, None]) if q.ndim == 2 else (lambda t: t[None])
-        mask = None if window is None else _visible(q.shape[-2], window, q.device)
+        n = q.shape[-2]
+        mask = None if window is None else _visible(range(n), range(n), window, q.device)
         z = torch.nn.functional.scaled_dot_product_attention(
             four(q), four(k), four(v), attn_mask=mask, is_causal=causal and mask is None,
             scale=scale, enable_gqa=k.shape[0] != q.shape[0] and q.ndim == 3,
         )  # fmt: skip
-        if progress is not None:
-            progress(q.shape[-2])
+        if progress is not None:  # query rows of every head, as the blockwise path counts
+            progress(n * (q.shape[0] if q.ndim == 3 else 1))
         return z[0, 0] if q.ndim == 2 else z[0]
 
 
@@ -179,16 +186,18 @@ def _capped_context(
     qg = q3.reshape(kv, heads // kv, n, d)
     rows = max(1, CAPPED_TILE_BYTES // (q3.element_size() * heads * max(m, 1)))
     out = torch.empty((kv, heads // kv, n, v3.shape[-1]), dtype=q3.dtype, device=q3.device)
-    keys = torch.arange(m, device=q3.device)[None, :]
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
-        s = (qg[:, :, r0:r1] @ k3.transpose(-2, -1)[:, None]) * scale  # (kv, group, rows, m)
+        # causal rows see no later key, and a window no key W or more back: visit only those
+        k0 = 0 if not causal or window is None else max(0, r0 - window + 1)
+        k1 = min(m, r1) if causal else m
+        kb, vb = k3[:, k0:k1], v3[:, k0:k1]
+        s = (qg[:, :, r0:r1] @ kb.transpose(-2, -1)[:, None]) * scale  # (kv, group, rows, keys)
         s = torch.tanh(s / softcap) * softcap
         if causal:
-            diff = torch.arange(r0, r1, device=q3.device)[:, None] - keys
-            seen = (diff >= 0) & (diff < window) if window is not None else diff >= 0
+            seen = _visible(range(r0, r1), range(k0, k1), window, q3.device)
             s = s.masked_fill(~seen, float("-inf"))
-        out[:, :, r0:r1] = torch.softmax(s, dim=-1) @ v3[:, None]
+        out[:, :, r0:r1] = torch.softmax(s, dim=-1) @ vb[:, None]
         if progress is not None:
             progress((r1 - r0) * heads)
     out = out.reshape(heads, n, -1)
