@@ -168,7 +168,7 @@ def test_gemma2_attention_folder_brings_rope_softcap_and_scale_from_config(run, 
         vocab_size=16, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=4, intermediate_size=32, query_pre_attn_scalar=12,
         attn_logit_softcapping=0.5, initializer_range=0.3, attn_implementation="eager",
-        rope_parameters={"rope_type": "default", "rope_theta": 500.0},
+        rope_parameters={"rope_type": "default", "rope_theta": 500.0}, sliding_window=3,
     )  # fmt: skip
     model = transformers.Gemma2Model(config).eval()
     model.save_pretrained(tmp_path / "gemma2")
@@ -187,17 +187,20 @@ def test_gemma2_attention_folder_brings_rope_softcap_and_scale_from_config(run, 
     assert (p["rope_base"], p["softcap"], p["scale_dim"]) == (500.0, 0.5, 12.0)
     assert "--softcap 0.5 (attn_logit_softcapping) from config.json" in err
     assert "RoPE (base 500) from config.json" in err and "1/√12" in err
-    unscaled, err = _run_json(
-        run,
-        _emb(tmp_path, x),
-        "--weights",
-        tmp_path / "gemma2",
-        "--weights-prefix",
-        "layers.1.self_attn.",
-        "--causal",
-        "--no-scale",
-    )
-    assert "query_pre_attn_scalar" not in err and unscaled["params"]["scale"] is False  # fmt: skip
+    assert "sliding_window 3 in config.json not applied" in err  # layer 1 is global: right
+    gemma = ("--weights", tmp_path / "gemma2", "--causal")
+    unscaled, err = _run_json(run, _emb(tmp_path, x), *gemma, "--weights-prefix",
+                              "layers.1.self_attn.", "--no-scale")  # fmt: skip
+    assert "query_pre_attn_scalar" not in err and unscaled["params"]["scale"] is False
+    # layer 0 is a sliding layer: with the window asked for, its context is transformers' own
+    with torch.no_grad():
+        i = torch.arange(7)
+        band = torch.where((i[:, None] >= i[None]) & (i[:, None] - i[None] < 3), 0.0, -torch.inf)
+        expected, _ = model.layers[0].self_attn(xt, (cos, sin), band[None, None])
+    slid, err = _run_json(run, _emb(tmp_path, x), *gemma, "--weights-prefix",
+                          "layers.0.self_attn.", "--window", "3")  # fmt: skip
+    np.testing.assert_allclose(np.array(slid["steps"]["context"]), expected[0].numpy(), **TOL)
+    assert "sliding_window" not in err
     capped = np.array(doc["steps"]["capped_scores"], dtype=float)
     assert (
         np.abs(np.array(doc["steps"]["scaled_scores"], dtype=float)).max()

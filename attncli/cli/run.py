@@ -125,6 +125,8 @@ def _apply_hints(values: dict, wf: WeightFile, source: str) -> list[str]:
                      "from config.json")  # fmt: skip
     if "unapplied" in hints and values.get("softcap") is None:
         notes.append(hints["unapplied"])
+    if "unapplied_window" in hints and values.get("window") is None:
+        notes.append(hints["unapplied_window"])
     if (
         "scale_dim" in hints
         and values.get("scale_dim") is None

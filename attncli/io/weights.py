@@ -226,6 +226,15 @@ def _config_hints(folder: Path) -> dict[str, object]:
             raise InputError(f"{path}: rope_theta = {base!r} is not a positive number")
         hints["rope"] = True
         hints["rope_base"] = float(base)
+    window = config.get("sliding_window")
+    qwen = str(config.get("model_type", "")).startswith("qwen")
+    if window and not (qwen and not config.get("use_sliding_window")):  # Qwen: only if used
+        which = "its sliding layers" if config.get("layer_types") else "a sliding layer"
+        hints["unapplied_window"] = (
+            f"{path}: sliding_window {window} in config.json not applied (a layer's window "
+            f"depends on its type); --window {window} --causal computes {which}, and attn model "
+            "applies each layer's own"
+        )
     gemma = (("attn_logit_softcapping", "softcap"), ("query_pre_attn_scalar", "scale_dim"))
     for key, name in gemma:  # Gemma 2's soft-capped scores, Gemma's own score scale
         value = config.get(key)
