@@ -300,7 +300,6 @@ def _check_memory(eng: Engine, config: AttentionConfig, n: int, m: int) -> None:
 def _check_host_memory(config: AttentionConfig, n: int, d_in: int, seeded: bool) -> None:
     """Refuse, before allocating, parameters and (n, d) steps that cannot fit in memory:
     ``--d-out 1000000000`` or a 100,000-wide input must not run until the machine swaps."""
-
     d_out = config.d_out
     weights = 0 if config.mode == "simple" else 3 * d_in * d_out
     if config.mode not in ("simple", "trainable", "linear"):  # an output projection (at most)
@@ -360,9 +359,11 @@ def _check_parameters(p: Parameters, config: AttentionConfig, d_in: int, d_kv: i
         width = heads * spec.head_dim if whole else spec.head_dim
         if w is None or (spec.qk_norm and w.shape == (width,)):
             continue
+        row_wide = heads > 1 and w.shape == (heads * spec.head_dim,)  # all heads together
         if not spec.qk_norm:
-            raise ConfigError(f"{name} weights given: add --qk-norm")
-        if not whole and w.shape == (heads * spec.head_dim,) and heads > 1:
+            scope = " --qk-norm-scope all" if row_wide else ""
+            raise ConfigError(f"{name} weights given: add --qk-norm{scope}")
+        if not whole and row_wide:
             raise ConfigError(
                 f"{name} weights of shape {w.shape} normalise all {heads} heads together: "
                 "add --qk-norm-scope all"
