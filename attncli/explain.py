@@ -258,6 +258,16 @@ class _Tracer:
             (self.vec(f"c({label})", c[row]),),
         )
 
+    def head_label(self, h: int, letter: str) -> str:
+        """ "head h: " for head h of a multi-head result; for one head of a model, the model's
+        own numbering (its query head, or the key/value head it reads); else nothing."""
+        if self.spec.heads > 1:
+            return f"head {h}: "
+        info = self.r.model_info or {}
+        if letter == "k" and "kv_head" in info:
+            return f"key/value head {info['kv_head']}: "
+        return f"head {info['head']}: " if "head" in info else ""
+
     def qk_norm(self) -> Section:
         lines, results = [], []
         pairs = [("q", "queries", self.i)]
@@ -273,7 +283,8 @@ class _Tracer:
                 rms_b = float(np.sqrt(np.mean(np.square(before, dtype=np.float64))))
                 rms_a = float(np.sqrt(np.mean(np.square(after[h], dtype=np.float64))))
                 lines.append(
-                    f"head {h}: RMS({letter}({self.me})) = {self.num(rms_b)} → {self.num(rms_a)}"
+                    f"{self.head_label(h, letter)}RMS({letter}({self.me})) = {self.num(rms_b)} "
+                    f"→ {self.num(rms_a)}"
                 )
             results.append(
                 self.vec(f"{letter}({self.me}) normed", self.r.steps[f"{step}_norm"][row])

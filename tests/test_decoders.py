@@ -282,6 +282,10 @@ def test_explain_shows_the_models_qk_norm_and_rope(run, tmp_path, family, says):
     assert trace.exit_code == 0, trace.stderr
     assert "Rotary position embedding" in trace.stdout and says in trace.stdout
     assert ("QK-norm" in trace.stdout) is (family in ("qwen3", "gemma3", "olmo2"))
+    if "QK-norm" in trace.stdout:  # the model's own head numbers, not the one-head view's 0
+        assert "head 2: RMS(q(mat))" in trace.stdout and "key/value head 1: RMS(k(mat))" in (
+            trace.stdout
+        )
     assert ("Soft-capping" in trace.stdout) is (family == "gemma2")
     says_slice = "attn: note: olmo2 normalises q and k over all heads together"
     assert (says_slice in trace.stderr) is (family == "olmo2")  # how the head was computed
