@@ -165,7 +165,7 @@ def test_norm_weights_of_the_wrong_scope_are_refused_with_the_fix():
                        q_norm=np.ones(8, np.float32), k_norm=np.ones(4, np.float32))  # fmt: skip
     with pytest.raises(ConfigError, match="normalise all 4 heads together: add --qk-norm-scope"):
         compute(x, mode="gqa", heads=4, kv_heads=2, qk_norm=True, parameters=whole)
-    with pytest.raises(ConfigError, match="given: add --qk-norm --qk-norm-scope all$"):
+    with pytest.raises(ConfigError, match=r"given: add --qk-norm --qk-norm-scope all$"):
         compute(x, mode="gqa", heads=4, kv_heads=2, parameters=whole)
     own = Parameters(seeded.query, seeded.key, seeded.value, seeded.out,
                      q_norm=np.ones(2, np.float32), k_norm=np.ones(2, np.float32))  # fmt: skip
