@@ -66,6 +66,21 @@ def test_cached_chapter_3_modes_equal_the_full_result(mode):
     np.testing.assert_allclose(run.context, r.context, atol=1e-12)
 
 
+def test_cached_run_keeps_the_configs_norm_epsilon_and_rope_frequencies():
+    """A model's RMSNorm ε and scaled rope frequencies (Llama 3) reach the replay too: with the
+    defaults instead, the replayed context would differ from the full one."""
+    x = np.random.default_rng(3).normal(size=(9, 8)) * 0.01  # tiny rows: ε matters
+    freqs = (1.0, 0.02)
+    r = compute(x, mode="gqa", heads=2, kv_heads=1, d_out=8, causal=True, rope=True,
+                rope_freqs=freqs, qk_norm=True, rms_eps=0.5, dtype="float64")  # fmt: skip
+    default = compute(x, mode="gqa", heads=2, kv_heads=1, d_out=8, causal=True, rope=True,
+                      qk_norm=True, dtype="float64")  # fmt: skip
+    assert np.abs(r.context - default.context).max() > 1e-6  # the settings change the numbers
+    run = cached_run(r)
+    assert run.equal
+    np.testing.assert_allclose(run.context, r.context, atol=1e-12)
+
+
 def test_kv_cache_cli(run):
     args = ["sample:cat", "--mode", "gqa", "--heads", "4", "--kv-heads", "2", "--d-out", "8"]
     done = run("compute", *args, "--causal", "--kv-cache", "-f", "json")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from attncli.core.attention import rope_tables
-from attncli.core.config import RMS_EPS
 from attncli.core.params import Projection
 from attncli.core.result import AttentionResult
 from attncli.errors import ConfigError
@@ -61,7 +60,10 @@ def cached_run(result: AttentionResult) -> CacheRun:
     n, hd = x.shape[0], spec.head_dim
     heads = spec.heads if spec.split else 1
     kv_heads = spec.kv_heads if spec.split else 1
-    tables = None if spec.rope_base is None else rope_tables(n, hd, spec.rope_base, dtype)
+    tables = (
+        None if spec.rope_base is None
+        else rope_tables(n, hd, spec.rope_base, dtype, c.rope_freqs)
+    )  # fmt: skip
     itemsize = np.dtype(dtype).itemsize
 
     def affine(a: np.ndarray, proj: Projection | None) -> np.ndarray:
@@ -71,7 +73,7 @@ def cached_run(result: AttentionResult) -> CacheRun:
         return y if proj.bias is None else y + proj.bias.astype(dtype)
 
     def rms(a: np.ndarray, norm: np.ndarray | None) -> np.ndarray:
-        a = a / np.sqrt(np.mean(np.square(a), axis=-1, keepdims=True) + a.dtype.type(RMS_EPS))
+        a = a / np.sqrt(np.mean(np.square(a), axis=-1, keepdims=True) + a.dtype.type(c.rms_eps))
         return a if norm is None else a * norm.astype(dtype)
 
     def prepare(
