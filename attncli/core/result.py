@@ -24,7 +24,7 @@ STEPS: dict[str, str] = {
     "keys_rope": "keys rotated by their position (RoPE)",
     "scores": "attention scores Q·Kᵀ",
     "scaled_scores": "scaled scores Q·Kᵀ/√d_k",
-    "capped_scores": "soft-capped scores tanh(s/C)·C, within (−C, C)",
+    "capped_scores": "soft-capped scores tanh(s/C)·C, at most C in size",
     "masked_scores": "masked scores (future keys, and keys outside a window, set to -inf)",
     "weights_before_dropout": "attention weights before dropout",
     "weights": "attention weights: softmax of each row, what multiplies V",
