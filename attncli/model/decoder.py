@@ -294,24 +294,15 @@ class DecoderModel(TransformerModel):
             qkv_bias=p.query.bias is not None, parameters=p,
         )  # fmt: skip
 
-    def forward(
-        self, ids: np.ndarray, tokens: tuple[str, ...], upto: int | None = None, **run: object
-    ) -> list[tuple[np.ndarray, AttentionResult]]:
-        """(hidden state entering layer i, layer i's attention) for i = 0 … ``upto``."""
-        last = self.n_layers - 1 if upto is None else upto
-        self._check_layer(last)
+    def _embed(self, ids: np.ndarray) -> np.ndarray:
         h = self.t["embed_tokens.weight"][ids]
         if self.kind.gemma:  # scaled by √hidden_size, rounded to the weights' float32
             h = h * np.float32(self.hidden**0.5)
-        layers = []
-        for i in range(last + 1):
-            post = self.kind.norms == "post"  # OLMo 2's attention reads h itself
-            attn_in = h if post else self._rms(h, f"layers.{i}.input_layernorm")
-            result = self.attention(attn_in, tokens, i, **run)
-            layers.append((h, result))
-            if i < last:
-                h = self._block(h, result.context.astype(np.float32), i)
-        return layers
+        return h
+
+    def _attention_input(self, h: np.ndarray, i: int) -> np.ndarray:
+        """RMSNorm of h (OLMo 2, whose norms come after each block: h itself)."""
+        return h if self.kind.norms == "post" else self._rms(h, f"layers.{i}.input_layernorm")
 
     def attention(
         self, x: np.ndarray, tokens: tuple[str, ...], layer: int, **run: object

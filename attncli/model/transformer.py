@@ -149,25 +149,28 @@ class TransformerModel:
         """(hidden state entering layer i, layer i's attention) for i = 0 … ``upto``."""
         last = self.n_layers - 1 if upto is None else upto
         self._check_layer(last)
-        t = self.t
-        if self.arch == "bert":
-            e = "embeddings."
-            h = (
-                t[f"{e}word_embeddings.weight"][ids]
-                + t[f"{e}position_embeddings.weight"][: len(ids)]
-            )
-            h = h + t[f"{e}token_type_embeddings.weight"][0]
-            h = self._norm(h, f"{e}LayerNorm")
-        else:
-            h = t["wte.weight"][ids] + t["wpe.weight"][: len(ids)]
+        h = self._embed(ids)
         layers = []
         for i in range(last + 1):
-            attn_in = h if self.arch == "bert" else self._norm(h, f"h.{i}.ln_1")
-            result = self.attention(attn_in, tokens, i, **run)
+            result = self.attention(self._attention_input(h, i), tokens, i, **run)
             layers.append((h, result))
             if i < last:
                 h = self._block(h, result.context.astype(np.float32), i)
         return layers
+
+    def _embed(self, ids: np.ndarray) -> np.ndarray:
+        """The hidden state entering layer 0: token and position embeddings (BERT: LayerNorm'd)."""
+        t = self.t
+        if self.arch != "bert":
+            return t["wte.weight"][ids] + t["wpe.weight"][: len(ids)]
+        e = "embeddings."
+        h = t[f"{e}word_embeddings.weight"][ids] + t[f"{e}position_embeddings.weight"][: len(ids)]
+        h = h + t[f"{e}token_type_embeddings.weight"][0]
+        return self._norm(h, f"{e}LayerNorm")
+
+    def _attention_input(self, h: np.ndarray, i: int) -> np.ndarray:
+        """What layer ``i``'s attention reads: h itself (BERT, post-norm) or ``ln_1`` of it."""
+        return h if self.arch == "bert" else self._norm(h, f"h.{i}.ln_1")
 
     def attention(
         self, x: np.ndarray, tokens: tuple[str, ...], layer: int, **run: object
