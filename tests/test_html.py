@@ -138,18 +138,11 @@ def unpack(packed: dict) -> np.ndarray:
 def gpt2_dir(tmp_path_factory):
     """A small random GPT-2 (causal) that transformers, the reference, can run."""
     pytest.importorskip("tokenizers")
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    from tests.test_model import _tokenizer
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tests.test_model import _tiny_gpt2
 
-    folder = tmp_path_factory.mktemp("gpt2")
-    torch.manual_seed(1)
-    config = transformers.GPT2Config(
-        vocab_size=32, n_embd=16, n_layer=2, n_head=4, n_positions=40, attn_implementation="eager"
-    )
-    transformers.GPT2Model(config).eval().save_pretrained(folder, safe_serialization=True)
-    _tokenizer(folder, specials=False)
-    return folder
+    return _tiny_gpt2(tmp_path_factory.mktemp("gpt2"), layers=2, seed=1)
 
 
 SENTENCE = "the cat sat on the mat because it was warm"

@@ -64,16 +64,21 @@ def bert_dir(tmp_path_factory):
     return _tiny_bert(tmp_path_factory.mktemp("bert"))
 
 
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gpt2")
-    torch.manual_seed(0)
+def _tiny_gpt2(folder, layers: int, seed: int):
+    """A small random GPT-2 (causal, 4 heads of 4) that transformers, the reference, can run."""
+    torch.manual_seed(seed)
     config = transformers.GPT2Config(
-        vocab_size=32, n_embd=16, n_layer=3, n_head=4, n_positions=40, attn_implementation="eager"
-    )
+        vocab_size=32, n_embd=16, n_layer=layers, n_head=4, n_positions=40,
+        attn_implementation="eager",
+    )  # fmt: skip
     transformers.GPT2Model(config).eval().save_pretrained(folder, safe_serialization=True)
     _tokenizer(folder, specials=False)
     return folder
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    return _tiny_gpt2(tmp_path_factory.mktemp("gpt2"), layers=3, seed=0)
 
 
 def _reference(folder, ids, **load):
