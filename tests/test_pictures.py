@@ -118,6 +118,10 @@ def test_score_plots_scale_to_their_own_range_weights_to_one():
     assert abs(capped).max() <= 0.05
     weights = weights_figure(r).axes[0].images[0]
     assert weights.get_clim() == (0.0, 1.0)
+    journey = load_embeddings("sample:journey")  # its scores X·Xᵀ are all above 0.29
+    simple = compute(journey.values, journey.tokens)
+    with pytest.raises(ConfigError, match=r"--vmax 0.1 is not above the smallest value of scor"):
+        weights_figure(simple, style=PlotStyle(step="scores", vmax=0.1))
     plain = compute(emb.values, emb.tokens, mode="multi-head", heads=2)
     with pytest.raises(ConfigError, match=r"--step: step 'capped_scores' .*add --softcap C"):
         weights_figure(plain, style=PlotStyle(step="capped_scores"))

@@ -116,9 +116,21 @@ def test_prefix_selects_one_module_of_a_bigger_state_dict(run, tmp_path):
         expected = blocks[1](torch.tensor(x)[None])[0].numpy()
     np.testing.assert_allclose(np.array(doc["steps"]["context"]), expected, **TOL)
     args = ("--weights", weights, "--heads", "2", "--causal")
-    undotted = _compute_json(run, _emb(tmp_path, x), *args, "--weights-prefix", prefix[:-1])
-    assert undotted["params"]["weights_prefix"] == prefix  # the module's name without its dot
-    assert undotted["steps"]["context"] == doc["steps"]["context"]
+    for named in (prefix[:-1], "model_state_dict.trf_blocks.1"):  # without the dot; a parent
+        same = run("compute", _emb(tmp_path, x), *args, "--weights-prefix", named, "-f", "json")
+        assert same.exit_code == 0, same.stderr
+        assert json.loads(same.stdout)["params"]["weights_prefix"] == prefix
+        assert json.loads(same.stdout)["steps"]["context"] == doc["steps"]["context"]
+        assert f"--weights-prefix {named!r} is the attention module {prefix!r}" in same.stderr
+    assert not any("trf_blocks.0" in k for k in doc["params"]["unused_keys"])  # not news
+    for named, says in (
+        ("model_state_dict.trf_blocks", "names 2 attention modules under it"),
+        ("model_state_dict.trf_blocks.1.at", "names no attention module"),
+    ):
+        refused = run("compute", _emb(tmp_path, x), *args, "--weights-prefix", named)
+        assert refused.exit_code == 2 and says in refused.stderr, refused.stderr
+        assert "pick one of 'model_state_dict.trf_blocks." in refused.stderr
+        assert refused.stderr.count("\n") == 1
     missing = run(
         "compute",
         _emb(tmp_path, x),

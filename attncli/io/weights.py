@@ -114,13 +114,20 @@ def _from_raw(
     heads = metadata.get("heads")
     if heads is not None and not (isinstance(heads, str) and heads.isascii() and heads.isdigit()):
         raise InputError(f"{path}: metadata heads = {heads!r} is not a whole number")
+    # with a prefix given, the other modules' tensors are not news: only the chosen one's count
     unused = tuple(
-        sorted(k for k in raw if not (k.startswith(chosen) and k[len(chosen) :] in used))
-    )
+        sorted(
+            k for k in raw
+            if (prefix is None or k.startswith(chosen))
+            and not (k.startswith(chosen) and k[len(chosen) :] in used)
+        )
+    )  # fmt: skip
     notes = []
     auto = prefix is None and chosen != ""
     if auto:
         notes.append(f"{path}: used the attention module under prefix {chosen!r} (the only one)")
+    elif prefix is not None and chosen != prefix:
+        notes.append(f"{path}: --weights-prefix {prefix!r} is the attention module {chosen!r}")
     if unused:
         shown = ", ".join(unused[:6]) + (f", … ({len(unused)} in all)" if len(unused) > 6 else "")
         notes.append(f"{path}: tensors not used: {shown}")
@@ -422,14 +429,24 @@ def _choose_prefix(raw: dict[str, np.ndarray], prefix: str | None, path: Path) -
         }
     )
     if prefix is not None:
-        if prefix + "." in candidates:  # a module's name, written without the final dot
-            prefix += "."
         if not any(key.startswith(prefix) for key in raw):
             found = ", ".join(repr(c) for c in candidates) or "none"
             raise InputError(
                 f"{path}: no keys start with --weights-prefix {prefix!r} (candidates: {found})"
             )
-        return prefix
+        if prefix in candidates:
+            return prefix
+        # a module's name without its final dot, or a parent of one module: the module
+        parent = prefix if prefix.endswith(".") or not prefix else prefix + "."
+        under = [c for c in candidates if c.startswith(parent)]
+        if len(under) == 1:
+            return under[0]
+        shown = ", ".join(repr(c) for c in (under or candidates)[:10])
+        where = f"{len(under)} attention modules under it" if under else "no attention module"
+        raise ConfigError(
+            f"{path}: --weights-prefix {prefix!r} names {where}; pick one of {shown}"
+            + (", …" if len(under or candidates) > 10 else "")
+        )
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

@@ -98,11 +98,17 @@ def weights_figure(result: AttentionResult, title: str = "", style: PlotStyle | 
     cmap = colormaps[style.cmap].with_extremes(bad=(0, 0, 0, 0))  # hatching shows through
     shown = [np.where(hidden, np.nan, w) for _, w in maps]
     finite = np.concatenate([w[np.isfinite(w)] for w in shown] or [np.zeros(1)])
+    finite = finite if finite.size else np.zeros(1)  # every cell hidden: draw an empty scale
     is_weights = style.step in ("weights", "weights_before_dropout")
     # weights on one 0…1 scale (above 1 only after dropout's rescaling); scores on their range
     vmin = 0.0 if is_weights else float(finite.min())
     top = float(finite.max(initial=1.0)) if is_weights else float(finite.max())
     vmax = style.vmax if style.vmax is not None else top
+    if vmax <= vmin:
+        raise ConfigError(
+            f"--vmax {vmax:g} is not above the smallest value of {style.step}, {vmin:.4g}: "
+            "nothing would be left to shade"
+        )
     k = math.ceil(big / MAX_LABELS)  # label every k-th token beyond MAX_LABELS
     image = None
     for index, ax in enumerate(axes.flat):
