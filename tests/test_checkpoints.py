@@ -187,7 +187,9 @@ def test_gemma2_attention_folder_brings_rope_softcap_and_scale_from_config(run, 
     assert (p["rope_base"], p["softcap"], p["scale_dim"]) == (500.0, 0.5, 12.0)
     assert "--softcap 0.5 (attn_logit_softcapping) from config.json" in err
     assert "RoPE (base 500) from config.json" in err and "1/√12" in err
-    assert "sliding_window 3 in config.json not applied" in err  # layer 1 is global: right
+    assert (
+        "config.json: sliding_window 3 not applied; --window 3 --causal computes a slid" in err
+    )  # layer 1 is global: right
     gemma = ("--weights", tmp_path / "gemma2", "--causal")
     unscaled, err = _run_json(run, _emb(tmp_path, x), *gemma, "--weights-prefix",
                               "layers.1.self_attn.", "--no-scale")  # fmt: skip
@@ -237,11 +239,17 @@ def test_output_projection_back_to_a_model_width_unlike_heads_times_head_dim(run
     (folder / "config.json").write_text(json.dumps({**saved, "attn_logit_softcapping": 0.5}))
     same, err = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--causal", "--qk-norm")
     assert same["params"]["softcap"] is None and same["steps"]["context"] == doc["steps"]["context"]
-    assert "attn_logit_softcapping 0.5 in config.json not applied" in err
+    assert "config.json: attn_logit_softcapping 0.5 not applied" in err
     assert "--softcap 0.5 caps them" in err
     capped, err = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--causal", "--qk-norm",
                             "--softcap", "0.5")  # fmt: skip
     assert capped["params"]["softcap"] == 0.5 and "not applied" not in err
+    for bad in (-3, True, 2.5, "4096"):
+        settings = {**saved, "use_sliding_window": True, "sliding_window": bad}
+        (folder / "config.json").write_text(json.dumps(settings))
+        refused = run("compute", _emb(tmp_path, x), "--weights", folder, "--qk-norm")
+        assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+        assert f"sliding_window = {bad!r} is not a positive whole number" in refused.stderr
     assert np.abs(np.array(capped["steps"]["capped_scores"])).max() <= 0.5
 
 

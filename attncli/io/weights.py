@@ -234,13 +234,16 @@ def _config_hints(folder: Path) -> dict[str, object]:
         hints["rope"] = True
         hints["rope_base"] = float(base)
     window = config.get("sliding_window")
-    qwen = str(config.get("model_type", "")).startswith("qwen")
-    if window and not (qwen and not config.get("use_sliding_window")):  # Qwen: only if used
-        which = "its sliding layers" if config.get("layer_types") else "a sliding layer"
+    kind = str(config.get("model_type", ""))
+    if window is not None and not (
+        kind.startswith("qwen") and not config.get("use_sliding_window")
+    ):
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise InputError(f"{path}: sliding_window = {window!r} is not a positive whole number")
+        which = "every layer" if kind == "mistral" else "a sliding layer"
         hints["unapplied_window"] = (
-            f"{path}: sliding_window {window} in config.json not applied (a layer's window "
-            f"depends on its type); --window {window} --causal computes {which}, and attn model "
-            "applies each layer's own"
+            f"{path}: sliding_window {window} not applied; --window {window} --causal computes "
+            f"{which} (attn model applies each layer's own)"
         )
     gemma = (("attn_logit_softcapping", "softcap"), ("query_pre_attn_scalar", "scale_dim"))
     for key, name in gemma:  # Gemma 2's soft-capped scores, Gemma's own score scale
@@ -251,7 +254,7 @@ def _config_hints(folder: Path) -> dict[str, object]:
             raise InputError(f"{path}: {key} = {value!r} is not a positive number")
         if name == "softcap" and config.get("model_type") != "gemma2":  # as transformers does
             hints["unapplied"] = (
-                f"{path}: {key} {value:g} in config.json not applied: transformers does not cap "
+                f"{path}: {key} {value:g} not applied: transformers does not cap "
                 f"the scores of model_type {config.get('model_type')!r}; --softcap {value:g} "
                 "caps them"
             )
