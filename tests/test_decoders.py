@@ -288,7 +288,23 @@ def test_explain_shows_the_models_qk_norm_and_rope(run, tmp_path, family, says):
         )
     assert ("Soft-capping" in trace.stdout) is (family == "gemma2")
     says_slice = "attn: note: olmo2 normalises q and k over all heads together"
-    assert (says_slice in trace.stderr) is (family == "olmo2")  # how the head was computed
+    assert trace.stderr.count(says_slice) == (family == "olmo2")  # how the head was computed
+
+
+def test_batch_lines_carry_their_notes_and_stderr_says_each_once(run, tmp_path):
+    folder = build(tmp_path / "m", "olmo2")
+    source = tmp_path / "sentences.txt"
+    source.write_text("the cat sat\nriver flows\nthe mat\n")
+    done = run("model", "--batch", source, "--model-dir", folder, "--layer", "1", "--head", "2")
+    assert done.exit_code == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == 3
+    note = "olmo2 normalises q and k over all heads together: head 2 is its slice of the whole "
+    assert all(r["notes"] == [note + "layer's computation"] for r in records)
+    assert done.stderr.count("attn: note: olmo2 normalises") == 1
+    plain = run("model", "--batch", source, "--model-dir", build(tmp_path / "q", "qwen3"),
+                "--layer", "1", "--head", "2")  # fmt: skip
+    assert all("notes" not in json.loads(line) for line in plain.stdout.splitlines())
 
 
 @pytest.mark.parametrize(

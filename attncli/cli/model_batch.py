@@ -58,6 +58,7 @@ def run_batch(
     from attncli.io.writers import json_array
 
     failures = 0
+    said: set[str] = set()  # notes go to stderr once per run, and into each line they concern
     bar = nullcontext(lambda: None)
     if not quiet and sys.stderr.isatty():
         from attncli.render.progress import counter
@@ -71,11 +72,13 @@ def run_batch(
                 enc = model.encode(item)
                 stack = model.forward(enc.ids, enc.tokens, max(layers), **run)
                 record: dict[str, object] = {"line": line, "tokens": list(enc.tokens)}
+                results = [stack[i][1] for i in layers]
                 if heads is not None:
                     q = None if query is None else find_query(enc.tokens, query)
                     record["heads"] = summary_rows(
                         model, stack, layers, heads, enc.tokens, q, with_weights
                     )
+                    _add_notes(record, results, said)
                     write(json.dumps(record, ensure_ascii=False) + "\n")
                 else:
                     record["layer"] = layer = layers[0]
@@ -84,6 +87,8 @@ def run_batch(
                         attn_in = result.steps["inputs"]
                         result = model.head(attn_in, enc.tokens, layer, one_head, **run)
                         record["head"] = one_head
+                        results.append(result)
+                    _add_notes(record, results, said)
                     # the weights as attn model -f json writes them (float32's shortest digits)
                     start = json.dumps(record, ensure_ascii=False)[:-1]
                     write(f'{start}, "weights": {json_array(result.weights)}}}\n')
@@ -95,3 +100,14 @@ def run_batch(
                 write("\n")
             tick()
     return failures
+
+
+def _add_notes(record: dict[str, object], results: list, said: set[str]) -> None:
+    """The results' notes into the record (``notes``, when there are some) and, the first time
+    each appears in the run, on stderr."""
+    from attncli.cli.model_command import say_notes
+
+    notes = list(dict.fromkeys(note for r in results for note in r.notes))
+    if notes:
+        record["notes"] = [visible(note) for note in notes]
+        say_notes(results, said)

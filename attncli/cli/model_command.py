@@ -192,20 +192,20 @@ def model_command(
                 check_not_input(path, sources)
         if text == "-":  # the sentence from standard input, for pipelines
             text = sys.stdin.read().strip()
-        enc = model.encode(text)
-        run = {"engine": engine.value, "device": device}
-        layers = range(model.n_layers) if layer == "all" else [_index(layer, "--layer")]
-        stack = model.forward(enc.ids, enc.tokens, max(layers), **run)
-        said = _say_notes((stack[i][1] for i in layers), set())
         if merge and (embeddings or explain_ or layer == "all" or head == "all"):
             raise ConfigError(
                 "--merge-words shows the weights of one layer (not with --embeddings, "
                 "--explain or all)"
             )
+        if embeddings and plot_to is not None:
+            raise ConfigError("--plot draws attention weights; --embeddings writes hidden "
+                              "states, which it cannot draw: use one of them")  # fmt: skip
+        enc = model.encode(text)
+        run = {"engine": engine.value, "device": device}
+        layers = range(model.n_layers) if layer == "all" else [_index(layer, "--layer")]
+        stack = model.forward(enc.ids, enc.tokens, max(layers), **run)
+        said = say_notes((stack[i][1] for i in layers), set())
         if embeddings:
-            if plot_to is not None:
-                raise ConfigError("--plot draws attention weights; --embeddings writes hidden "
-                                  "states, which it cannot draw: use one of them")  # fmt: skip
             _emit_embeddings(enc.tokens, stack[layers[-1]][0], _not_markdown(fmt), output)
             return
         if layer == "all" or head == "all":
@@ -223,7 +223,7 @@ def model_command(
         if head is not None:
             attn_in = result.steps["inputs"]
             result = model.head(attn_in, enc.tokens, layers[0], _index(head, "--head"), **run)
-            _say_notes([result], said)
+            say_notes([result], said)
         label = f"{_source(model)} layer {layers[0]}"
         label += f" head {head}" if head is not None else ""
         info = model.layer_info(layers[0], len(enc.tokens), None if head is None else int(head))
@@ -417,7 +417,7 @@ def summary_rows(model, stack, layers, heads, tokens, q: int | None, with_weight
     return rows
 
 
-def _say_notes(results: Iterable[AttentionResult], said: set[str]) -> set[str]:
+def say_notes(results: Iterable[AttentionResult], said: set[str]) -> set[str]:
     """Say each result's notes (a widened dtype, how a head was computed) once; return all said."""
     for result in results:
         for note in result.notes:
