@@ -493,7 +493,9 @@ class _Tracer:
             "ω'(q, k_j) = ω(q, k_j) / √d_k"
             if own is None
             else f"ω'(q, k_j) = ω(q, k_j) / √{own:g}",
-            r"\omega'_{ij} = \omega_{ij} / \sqrt{d_k}",
+            r"\omega'_{ij} = \omega_{ij} / \sqrt{d_k}"
+            if own is None
+            else rf"\omega'_{{ij}} = \omega_{{ij}} / \sqrt{{{own:g}}}",
             "A dot product of d_k terms has a variance that grows with d_k; large scores push "
             "softmax towards one-hot (all weight on one key, tiny gradients). Dividing by √d_k "
             "keeps the spread steady whatever the dimension.",

@@ -308,6 +308,25 @@ def test_hovering_a_cell_shows_its_value_and_the_arithmetic_explain_prints(run, 
     page.close()
 
 
+def test_softmax_hover_names_the_runs_score_whichever_steps_are_shown(run, tmp_path, browser):
+    """Scaled and soft-capped, the softmax reads ω'' as explain says, even on a page that
+    shows only the capped scores and the weights."""
+    from attncli import compute, load_embeddings
+
+    args = ("sample:journey", "--mode", "trainable", "--d-out", "2", "--causal", "--softcap", "1")
+    path = make_page(run, tmp_path, "compute", *args, "--show", "capped,weights")
+    emb = load_embeddings("sample:journey")
+    result = compute(emb.values, emb.tokens, mode="trainable", d_out=2, causal=True, softcap=1.0)
+    explained = {s.key: s.lines for s in build_trace(result, 3).sections}
+    page = Page(browser, path)
+    page.view("matrix")
+    for col in range(4):
+        arithmetic = page.hover_cell(".panel[data-step=weights]", 3, col)[2:]
+        assert arithmetic and set(arithmetic) <= set(explained["weights"]), arithmetic
+    assert any("ω''" in line for line in arithmetic)
+    page.close()
+
+
 def test_hostile_tokens_are_shown_as_text_and_run_nothing(run, tmp_path, browser):
     path = make_page(run, tmp_path, "compute", evil_csv(tmp_path), "--mode", "linear")
     page = Page(browser, path)

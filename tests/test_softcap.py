@@ -148,7 +148,10 @@ def test_qk_norm_over_whole_rows_equals_torch_rms_norm(engine):
         ({"qk_norm": True, "qk_norm_scope": "rows"}, "unknown --qk-norm-scope 'rows'"),
         ({"softcap": 0.0}, "--softcap must be a positive, finite number, got 0.0"),
         ({"softcap": float("nan")}, "--softcap must be a positive, finite number, got nan"),
-        ({"softcap": 1e39}, "--softcap 1e[+]39 does not fit float32 .*: it would become ∞"),
+        (
+            {"softcap": 1e39},
+            "--softcap 1e[+]39 does not fit float32 .*: it is beyond the largest number",
+        ),
         ({"softcap": 1e-46}, "--softcap 1e-46 does not fit float32 .*: it would become 0"),
         ({"softcap": 7e4, "dtype": "float16", "engine": "torch"}, "does not fit float16"),
     ],
@@ -238,3 +241,12 @@ def test_explain_formulas_name_the_score_each_step_reads(run, scale, before, aft
     assert f"$${after}_{{ij}} = C \\tanh({before}_{{ij}} / C)$$" in done.stdout
     assert f"$${after}_{{ij}} = -\\infty" in done.stdout  # the mask reads the capped scores
     assert f"\\exp({after}_{{ij}} - m)" in done.stdout  # and so does softmax
+
+
+def test_explain_formula_of_a_models_own_scale():
+    from attncli.explain import build_trace
+
+    r = compute(emb(4, 6), mode="trainable", d_out=4, scale_dim=256, causal=True, softcap=2.0)
+    scaling = next(s for s in build_trace(r, 1).sections if s.key == "scaled_scores")
+    assert scaling.latex == r"\omega'_{ij} = \omega_{ij} / \sqrt{256}"
+    assert scaling.formula == "ω'(q, k_j) = ω(q, k_j) / √256"

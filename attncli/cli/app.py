@@ -310,8 +310,8 @@ Softcap = Annotated[
     float | None,
     opt(
         "Attention",
-        "Soft-cap the scaled scores to (−C, C) as tanh(score/C)·C before the mask (Gemma 2's "
-        "attn_logit_softcapping); C > 0.",
+        "Soft-cap the scaled scores to at most C in size, tanh(score/C)·C, before the mask "
+        "(Gemma 2's attn_logit_softcapping); C > 0.",
         "--softcap",
         metavar="C",
         show_default=False,

@@ -221,7 +221,7 @@ def _run(
     if config.scale:
         s = eng.scale(s, spec.scale)
         steps["scaled_scores"] = s
-    if spec.softcap is not None:  # Gemma 2: bounded to (−C, C) before the mask
+    if spec.softcap is not None:  # Gemma 2: at most C in size, before the mask
         s = eng.softcap(s, spec.softcap)
         steps["capped_scores"] = s
     if spec.mask != "none":

@@ -117,7 +117,7 @@ class AttentionConfig:
       width heads·head_dim for q and kv_heads·head_dim for k).
     - ``scale``: divide scores by √d_k (default: on for every mode but ``simple``); by
       √``scale_dim`` instead when a model says so (Gemma's ``query_pre_attn_scalar``).
-    - ``softcap``: soft-cap the (scaled) scores to (−C, C) as tanh(s / C)·C before the mask
+    - ``softcap``: soft-cap the (scaled) scores to at most C in size, tanh(s / C)·C, before the mask
       (Gemma 2's ``attn_logit_softcapping``).
     - ``qkv_bias``: give the query/key/value Linear layers a bias.
     - ``cross``: keys and values come from another input (set by :func:`attncli.compute`).
@@ -254,10 +254,10 @@ class AttentionConfig:
             raise ConfigError(f"--softcap must be a positive, finite number, got {cap}")
         if cap is not None:
             low, high = DTYPE_RANGE[self.dtype]
-            if not low / 2 < cap <= high:  # it would round to 0 or ∞ (the result to NaN)
+            if not low / 2 < cap <= high:  # rounded to 0, or past the largest: NaN follows
                 raise ConfigError(
                     f"--softcap {cap:g} does not fit {self.dtype} (from {low:g} to {high:g}): "
-                    f"it would become {'0' if cap <= low / 2 else '∞'}"
+                    + ("it would become 0" if cap <= low / 2 else "it is beyond the largest number")
                 )
         if self.qk_norm_scope not in QK_NORM_SCOPES:
             raise ConfigError(

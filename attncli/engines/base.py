@@ -45,7 +45,7 @@ class Engine(Protocol):
     def scale(self, s: Array, factor: float) -> Array: ...
 
     def softcap(self, s: Array, cap: float) -> Array:
-        """tanh(s / cap)·cap: every score squashed into (−cap, cap), small ones nearly kept."""
+        """tanh(s / cap)·cap: every score squashed to at most cap in size, small ones kept."""
         ...
 
     def repeat_heads(self, x: Array, group: int) -> Array:

@@ -121,9 +121,11 @@
     return i;
   }
   // Whether key k is masked for query token q in head slot h: null in any key-column step, or
-  // beyond the diagonal of a causal model.
+  // beyond the diagonal (or the window) of a causal run.
   function masked(view, slot, q, k) {
-    if (view.causal && k > q) return true;
+    const p = view.params;  // the run's mask, also when the page shows no masked step
+    if ((view.causal || p.causal) && k > q) return true;
+    if (p.window && q - k >= p.window) return true;
     view.maskCache = view.maskCache || {};
     if (!view.maskCache[slot]) view.maskCache[slot] = maskRows(view, slot);
     const row = view.maskCache[slot][q];
@@ -342,9 +344,11 @@
       for (let t = 0; t < q.length; t++) sum += q[t] * k[t];
       if (close(sum, value)) out.push(`ω(${me}, ${key}) = ${dot(q, k, value)}`);
     } else if (name === "scaled_scores" && steps.scores) {
-      const f = 1 / Math.sqrt(hd), s = rowOf("scores", i)[c];
+      const by = p.scale_dim || hd;  // a model's own constant (Gemma) or d_k
+      const f = 1 / Math.sqrt(by), s = rowOf("scores", i)[c];
       if (close(s * f, value)) {
-        out.push(`d_k = ${hd},  1/√d_k = ${num(f)}`, `${num(s)} × ${num(f)} = ${num(value)}`);
+        out.push(p.scale_dim ? `scaled by the model's 1/√${by} = ${num(f)}`
+          : `d_k = ${hd},  1/√d_k = ${num(f)}`, `${num(s)} × ${num(f)} = ${num(value)}`);
       }
     } else if (name === "capped_scores" && p.softcap) {
       const row = rowOf(p.scale ? "scaled_scores" : "scores", i);  // the step capping reads
@@ -385,8 +389,12 @@
       if (info(view, s).columns === "keys") input = s;
     }
     if (!input) return [];
-    // one prime for each change of the scores: scaling, soft-capping
-    const sym = "ω" + "'".repeat(!!view.steps.scaled_scores + !!view.steps.capped_scores);
+    // one prime for each change the run made to the scores before this step (scaling,
+    // soft-capping), whichever steps the page shows
+    const p = view.params;
+    const primes = input === "scores" ? 0 : input === "scaled_scores" ? 1
+      : (p.scale ? 1 : 0) + (p.softcap ? 1 : 0);
+    const sym = "ω" + "'".repeat(primes);
     const s = rowOf(input, i), w = rowOf(name, i);
     const seen = s.map((v, k) => v !== null && !masked(view, slot, i, k));
     const me = view.tokens[i], key = view.keys[c];
