@@ -233,6 +233,7 @@ def test_output_projection_back_to_a_model_width_unlike_heads_times_head_dim(run
     doc, _ = _run_json(run, _emb(tmp_path, x), "--weights", folder, "--causal", "--qk-norm")
     context = np.array(doc["steps"]["context"])
     assert context.shape == (6, 64) and np.array(doc["steps"]["queries"]).shape == (6, 96)
+    assert (doc["params"]["d_out"], doc["params"]["d_model"]) == (96, 64)
     np.testing.assert_allclose(context, expected[0].numpy(), **TOL)
     # a soft-cap in the config of a family transformers does not cap: said, not applied
     saved = json.loads((folder / "config.json").read_text())

@@ -128,6 +128,8 @@ class AttentionResult:
     def params(self) -> dict[str, object]:
         """Every option that shaped this result, as plain JSON-able values."""
         c = self.config
+        p = self.parameters
+        out = None if p is None or p.out is None else p.out.weight.shape[1]
         return (
             {
                 "mode": c.mode,
@@ -160,6 +162,7 @@ class AttentionResult:
             }
             | ({} if c.scale_dim is None else {"scale_dim": c.scale_dim})
             | ({} if self.model_info is None else {"model": self.model_info})
+            | ({} if out in (None, c.d_out) else {"d_model": out})  # o_proj to a model's width
         )
 
     def for_query(self, index: int) -> AttentionResult:
