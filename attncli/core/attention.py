@@ -178,12 +178,15 @@ def _run(
     if parameters is None:
         q, k, v = xs, ms, ms
     else:
-        q = eng.affine(xs, *_arrays(eng, parameters.query, dtype))
+        q = eng.affine(xs, *projection_arrays(eng, parameters.query, dtype))
         source = ms
         if parameters.latent is not None:  # mla: keys and values come up from the latent C
-            source = steps["latent"] = eng.affine(ms, *_arrays(eng, parameters.latent, dtype))
+            source = steps["latent"] = eng.affine(
+                ms, *projection_arrays(eng, parameters.latent, dtype)
+            )
         k, v = (
-            eng.affine(source, *_arrays(eng, p, dtype)) for p in (parameters.key, parameters.value)
+            eng.affine(source, *projection_arrays(eng, p, dtype))
+            for p in (parameters.key, parameters.value)
         )
     steps.update(queries=q, keys=k, values=v)
 
@@ -273,7 +276,7 @@ def _finish(
         z = eng.merge_heads(z)
         steps["head_context"] = z
         assert parameters is not None and parameters.out is not None
-        z = eng.affine(z, *_arrays(eng, parameters.out, dtype))
+        z = eng.affine(z, *projection_arrays(eng, parameters.out, dtype))
     steps["context"] = z
     return steps
 
@@ -318,7 +321,8 @@ def _check_host_memory(config: AttentionConfig, n: int, d_in: int, seeded: bool)
         )
 
 
-def _arrays(eng: Engine, proj: Projection, dtype: str) -> tuple[object, object | None]:
+def projection_arrays(eng: Engine, proj: Projection, dtype: str) -> tuple[object, object | None]:
+    """A projection's weight and bias (or None) as the engine's arrays of ``dtype``."""
     bias = None if proj.bias is None else eng.asarray(proj.bias, dtype)
     return eng.asarray(proj.weight, dtype), bias
 

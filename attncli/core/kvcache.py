@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.core.attention import rope_tables
+from attncli.core.attention import projection_arrays, rope_tables
 from attncli.core.params import Projection
 from attncli.core.result import AttentionResult
+from attncli.engines.numpy_engine import NumpyEngine
 from attncli.errors import ConfigError
 
 TOLERANCE = {"float32": {"atol": 1e-5, "rtol": 1.3e-6}, "float64": {"atol": 1e-10, "rtol": 1e-10}}
@@ -65,15 +66,15 @@ def cached_run(result: AttentionResult) -> CacheRun:
         else rope_tables(n, hd, spec.rope_base, dtype, c.rope_freqs)
     )  # fmt: skip
     itemsize = np.dtype(dtype).itemsize
+    eng = NumpyEngine()  # the full path's own operations, applied one token at a time
 
     def affine(a: np.ndarray, proj: Projection | None) -> np.ndarray:
         if proj is None:
             return a
-        y = a @ proj.weight.astype(dtype)
-        return y if proj.bias is None else y + proj.bias.astype(dtype)
+        return eng.affine(a, *projection_arrays(eng, proj, dtype))
 
     def rms(a: np.ndarray, norm: np.ndarray | None) -> np.ndarray:
-        a = a / np.sqrt(np.mean(np.square(a), axis=-1, keepdims=True) + a.dtype.type(c.rms_eps))
+        a = eng.rms_norm(a, c.rms_eps)
         return a if norm is None else a * norm.astype(dtype)
 
     def prepare(
@@ -84,13 +85,11 @@ def cached_run(result: AttentionResult) -> CacheRun:
         whole = spec.qk_norm_scope == "all"  # OLMo 2: the whole row, before splitting
         if spec.qk_norm and whole:
             a = rms(a, norm)
-        a = a.reshape(a.shape[0], count, -1).transpose(1, 0, 2)
+        a = eng.split_heads(a, count)
         if spec.qk_norm and not whole:
             a = rms(a, norm)
         if tables is not None:
-            cos, sin = (t[positions].astype(dtype) for t in tables)
-            half = a.shape[-1] // 2
-            a = a * cos + np.concatenate([-a[..., half:], a[..., :half]], axis=-1) * sin
+            a = eng.rope(a, *(t[positions].astype(dtype) for t in tables))
         return a
 
     keys = values = latent = None
@@ -105,25 +104,22 @@ def cached_run(result: AttentionResult) -> CacheRun:
                 latent = latent[-c.window :]
             first = t + 1 - len(latent)
             k = prepare(affine(latent, p.key), kv_heads, np.arange(first, t + 1), p.k_norm)
-            v = affine(latent, p.value).reshape(len(latent), kv_heads, -1).transpose(1, 0, 2)
+            v = eng.split_heads(affine(latent, p.value), kv_heads)
             entries, width = latent.shape
         else:
             kt = prepare(affine(xt, p and p.key), kv_heads, np.array([t]), p and p.k_norm)
-            vt = affine(xt, p and p.value).reshape(1, kv_heads, -1).transpose(1, 0, 2)
+            vt = eng.split_heads(affine(xt, p and p.value), kv_heads)
             keys = kt if keys is None else np.concatenate([keys, kt], axis=1)
             values = vt if values is None else np.concatenate([values, vt], axis=1)
             if c.window is not None:
                 keys, values = keys[:, -c.window :], values[:, -c.window :]
             k, v = keys, values
             entries, width = keys.shape[1], 2 * kv_heads * keys.shape[2]
-        k, v = (np.repeat(a, heads // kv_heads, axis=0) for a in (k, v))
-        s = (q @ k.transpose(0, 2, 1)) * x.dtype.type(spec.scale)  # (heads, 1, entries)
+        k, v = (eng.repeat_heads(a, heads // kv_heads) for a in (k, v))
+        s = eng.scale(eng.scores(q, k), spec.scale)  # (heads, 1, entries)
         if spec.softcap is not None:
-            cap = x.dtype.type(spec.softcap)
-            s = np.tanh(s / cap) * cap
-        w = np.exp(s - s.max(-1, keepdims=True))
-        z = (w / w.sum(-1, keepdims=True)) @ v  # (heads, 1, hd)
-        z = z.transpose(1, 0, 2).reshape(1, -1)
+            s = eng.softcap(s, spec.softcap)
+        z = eng.merge_heads(eng.softmax(s) @ v)  # (heads, 1, hd) -> (1, heads·hd)
         if spec.split:
             z = affine(z, p.out)  # type: ignore[union-attr]
         rows.append(z[0])
