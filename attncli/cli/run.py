@@ -123,10 +123,9 @@ def _apply_hints(values: dict, wf: WeightFile, source: str) -> list[str]:
         values["softcap"] = hints["softcap"]
         notes.append(f"{source}: --softcap {hints['softcap']:g} (attn_logit_softcapping) "
                      "from config.json")  # fmt: skip
-    if "unapplied" in hints and values.get("softcap") is None:
-        notes.append(hints["unapplied"])
-    if "unapplied_window" in hints and values.get("window") is None:
-        notes.append(hints["unapplied_window"])
+    for option, note in hints.get("unapplied", {}).items():  # said unless the option is given
+        if values.get(option) is None:
+            notes.append(note)
     if (
         "scale_dim" in hints
         and values.get("scale_dim") is None

@@ -233,6 +233,8 @@ def _config_hints(folder: Path) -> dict[str, object]:
             raise InputError(f"{path}: rope_theta = {base!r} is not a positive number")
         hints["rope"] = True
         hints["rope_base"] = float(base)
+    # settings not applied, each said unless the option it names (the key) is given
+    unapplied: dict[str, str] = {}
     window = config.get("sliding_window")
     kind = str(config.get("model_type", ""))
     if window is not None and not (
@@ -241,7 +243,7 @@ def _config_hints(folder: Path) -> dict[str, object]:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise InputError(f"{path}: sliding_window = {window!r} is not a positive whole number")
         which = "every layer" if kind == "mistral" else "a sliding layer"
-        hints["unapplied_window"] = (
+        unapplied["window"] = (
             f"{path}: sliding_window {window} not applied; --window {window} --causal computes "
             f"{which} (attn model applies each layer's own)"
         )
@@ -253,13 +255,15 @@ def _config_hints(folder: Path) -> dict[str, object]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise InputError(f"{path}: {key} = {value!r} is not a positive number")
         if name == "softcap" and config.get("model_type") != "gemma2":  # as transformers does
-            hints["unapplied"] = (
+            unapplied["softcap"] = (
                 f"{path}: {key} {value:g} not applied: transformers does not cap "
                 f"the scores of model_type {config.get('model_type')!r}; --softcap {value:g} "
                 "caps them"
             )
             continue
         hints[name] = float(value)
+    if unapplied:
+        hints["unapplied"] = unapplied
     return hints
 
 
